@@ -1,0 +1,50 @@
+# CapaCloud developer entry points. `make setup` once, then `make demo` / `make test`.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+CAPACLOUD_HOME ?= $(HOME)/.capacloud
+export CAPACLOUD_HOME
+export PATH := $(CAPACLOUD_HOME)/bin:$(PATH)
+# One target dir for host crates and the contract (CI points it outside the clone).
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+export CAPACLOUD_CONTRACT_DIR := $(CARGO_TARGET_DIR)/ink
+
+# Contract builds use Debian's rustc (it ships the Rust sources -Zbuild-std needs).
+CONTRACT_ENV := RUSTUP_TOOLCHAIN=deb CARGO_UNSTABLE_JSON_TARGET_SPEC=true
+
+.PHONY: setup contract contract-test build test demo chain chain-stop fmt clippy clean
+
+setup: ## install toolchains, cargo-contract, node, runtime and dev chain spec (idempotent)
+	scripts/setup.sh
+
+contract: ## build the marketplace contract (.polkavm, metadata .json, .contract bundle)
+	cd contracts/marketplace && $(CONTRACT_ENV) cargo contract build --release --quiet
+	@ls -l $(CAPACLOUD_CONTRACT_DIR)/marketplace.polkavm
+
+contract-test: ## the contract's #[ink::test] unit tests (off-chain engine, host toolchain)
+	cargo test --manifest-path contracts/marketplace/Cargo.toml
+
+build: ## host crates: client, worker, tests
+	cargo build --workspace --all-targets
+
+test: contract contract-test ## everything: contract unit tests, host unit tests, chain integration tests
+	cargo test --workspace -- --test-threads 2
+
+demo: contract ## start a chain, deploy the marketplace, change and read parameters, stop
+	scripts/demo.sh
+
+chain: ## start the local dev chain on ws://127.0.0.1:9944
+	scripts/chain.sh start
+
+chain-stop: ## stop it
+	scripts/chain.sh stop
+
+fmt:
+	cargo fmt --all
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean:
+	cargo clean

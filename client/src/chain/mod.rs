@@ -1,0 +1,489 @@
+//! The one module that talks to the chain: it connects, signs, dry-runs, submits
+//! extrinsics and decodes events. Nothing else in CapaCloud builds an extrinsic.
+//!
+//! Every state-changing contract call is dry-run first; the extrinsic then carries the
+//! gas (`gas_required`) and storage deposit limit (the charged deposit) the dry-run
+//! measured, so a call that would fail is refused before anything is signed or paid.
+
+pub mod marketplace;
+pub mod revive;
+
+use codec::{Decode, Encode};
+use std::str::FromStr;
+use subxt::backend::legacy::LegacyRpcMethods;
+use subxt::backend::rpc::RpcClient;
+use subxt::blocks::ExtrinsicEvents;
+use subxt::ext::scale_value::{At, Value};
+use subxt::tx::{DefaultPayload, TxStatus};
+use subxt::utils::{AccountId32, H160, H256};
+use subxt::{OnlineClient, PolkadotConfig};
+use subxt_signer::sr25519::Keypair;
+use subxt_signer::SecretUri;
+
+pub use revive::{StorageDeposit, Weight};
+
+/// Asset Hub's transaction format: `MultiAddress<AccountId32, ()>`, `MultiSignature`,
+/// u32 block numbers; the asset-payment extension is left at "pay in native".
+pub type Config = PolkadotConfig;
+
+/// Errors of chain access. Each names what failed and carries what the node said.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("cannot connect to the chain at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: subxt::Error,
+    },
+    #[error("chain RPC failed: {0}")]
+    Rpc(#[from] subxt::Error),
+    #[error("chain RPC call failed: {0}")]
+    RpcCall(#[from] subxt::ext::subxt_rpcs::Error),
+    #[error("could not decode chain data: {0}")]
+    ChainDecode(#[from] subxt::error::DecodeError),
+    #[error("invalid secret URI or seed phrase: {0}")]
+    BadSecret(String),
+    #[error("{what}: the runtime refused it: {reason}")]
+    Dispatch { what: String, reason: String },
+    #[error("{what}: the contract reverted{}", error_suffix(.error))]
+    Reverted {
+        what: String,
+        /// The contract's `Error`, when the revert data decodes as one.
+        error: Option<marketplace::ContractError>,
+        data: Vec<u8>,
+    },
+    #[error("could not decode {what}: {source}")]
+    Decode {
+        what: &'static str,
+        #[source]
+        source: codec::Error,
+    },
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+fn error_suffix(e: &Option<marketplace::ContractError>) -> String {
+    e.map(|e| format!(" with {e:?}: {e}")).unwrap_or_default()
+}
+
+/// Result of a dry-run: what the real call would cost and return.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DryRun {
+    pub gas_consumed: Weight,
+    pub gas_required: Weight,
+    pub storage_deposit: StorageDeposit,
+    /// The bytes the contract returned.
+    #[serde(with = "hex_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// A contract event as the chain carried it, decoded when it could be.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ContractEvent {
+    pub contract: H160,
+    pub topics: Vec<H256>,
+    #[serde(with = "hex_bytes")]
+    pub data: Vec<u8>,
+    /// `None` when the event is not one this client knows; it is kept raw and logged.
+    pub decoded: Option<marketplace::Event>,
+}
+
+impl ContractEvent {
+    fn from_emitted(e: revive::ContractEmitted) -> Self {
+        let decoded = match marketplace::decode_event(&e.topics, &e.data) {
+            Ok(ev) => Some(ev),
+            Err(err) => {
+                tracing::warn!(contract = ?e.contract, %err, "undecodable contract event kept raw");
+                None
+            }
+        };
+        Self { contract: e.contract, topics: e.topics, data: e.data, decoded }
+    }
+}
+
+/// What a submitted, finalized extrinsic did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Receipt {
+    pub block_hash: H256,
+    pub block_number: u32,
+    pub extrinsic_hash: H256,
+    /// Gas and deposit the extrinsic was submitted with (from the dry-run).
+    pub dry_run: DryRun,
+    /// The transaction fee paid, in plancks.
+    pub fee: u128,
+    pub events: Vec<ContractEvent>,
+}
+
+/// A deployed contract.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Deployment {
+    pub address: H160,
+    pub receipt: Receipt,
+}
+
+/// A connection to the chain with a signing key.
+pub struct Chain {
+    client: OnlineClient<Config>,
+    rpc: LegacyRpcMethods<Config>,
+    signer: Keypair,
+}
+
+/// Parses a signing key from a dev URI (`//Alice`), a seed phrase, or a secret seed
+/// (`0x…`), each optionally with derivation paths and a `///password`.
+pub fn keypair_from_uri(uri: &str) -> Result<Keypair, ChainError> {
+    let uri = SecretUri::from_str(uri).map_err(|e| ChainError::BadSecret(e.to_string()))?;
+    Keypair::from_uri(&uri).map_err(|e| ChainError::BadSecret(e.to_string()))
+}
+
+impl Chain {
+    /// Connects to the node at `url` (ws:// or http://) and signs with `signer`.
+    pub async fn connect(url: &str, signer: Keypair) -> Result<Self, ChainError> {
+        let rpc_client = RpcClient::from_insecure_url(url)
+            .await
+            .map_err(|e| ChainError::Connect { url: url.into(), source: e.into() })?;
+        let client = OnlineClient::<Config>::from_rpc_client(rpc_client.clone())
+            .await
+            .map_err(|source| ChainError::Connect { url: url.into(), source })?;
+        Ok(Self { client, rpc: LegacyRpcMethods::new(rpc_client), signer })
+    }
+
+    /// The subxt client, for reading blocks and storage.
+    pub fn client(&self) -> &OnlineClient<Config> {
+        &self.client
+    }
+
+    /// The signer's Substrate account.
+    pub fn account(&self) -> AccountId32 {
+        self.signer.public_key().into()
+    }
+
+    /// The signer's contract-side (H160) address.
+    pub fn address(&self) -> H160 {
+        revive::h160_of(&self.account())
+    }
+
+    /// The signer's free balance, in plancks.
+    pub async fn free_balance(&self) -> Result<u128, ChainError> {
+        free_balance(&self.client, &self.account()).await
+    }
+
+    /// The number of the latest finalized block.
+    pub async fn finalized_number(&self) -> Result<u32, ChainError> {
+        let hash = self.rpc.chain_get_finalized_head().await?;
+        let header = self
+            .rpc
+            .chain_get_header(Some(hash))
+            .await?
+            .ok_or_else(|| ChainError::Unexpected("finalized head has no header".into()))?;
+        Ok(header.number)
+    }
+
+    /// Whether pallet-revive already maps the signer's H160 back to its account.
+    pub async fn is_mapped(&self) -> Result<bool, ChainError> {
+        let key = vec![Value::from_bytes(self.address().0)];
+        let q = subxt::dynamic::storage(revive::PALLET, "OriginalAccount", key);
+        let found = self.client.storage().at_latest().await?.fetch(&q).await?;
+        Ok(found.is_some())
+    }
+
+    /// Maps the signer's account for pallet-revive if it is not mapped yet (a contract
+    /// caller must be). Returns whether an extrinsic was submitted.
+    pub async fn ensure_mapped(&self) -> Result<bool, ChainError> {
+        if self.is_mapped().await? {
+            return Ok(false);
+        }
+        let payload = DefaultPayload::new(revive::PALLET, "map_account", revive::MapAccount {})
+            .unvalidated();
+        self.submit(&payload, "map_account").await?;
+        Ok(true)
+    }
+
+    /// Dry-runs the instantiation of `code` with constructor call data `data`.
+    pub async fn dry_run_instantiate(
+        &self,
+        code: &[u8],
+        data: &[u8],
+        value: u128,
+        salt: Option<[u8; 32]>,
+    ) -> Result<(DryRun, H160), ChainError> {
+        let req = revive::InstantiateRequest {
+            origin: self.account(),
+            value,
+            gas_limit: None,
+            storage_deposit_limit: None,
+            code: revive::Code::Upload(code.to_vec()),
+            data: data.to_vec(),
+            salt,
+        };
+        let (head, rest) = self.runtime_api("ReviveApi_instantiate", &req.encode()).await?;
+        let ret: revive::InstantiateReturnValue = self.decode_result(rest, "instantiate")?;
+        let dry = self.dry_run_of(head, ret.result, "instantiate")?;
+        Ok((dry, ret.addr))
+    }
+
+    /// Uploads and instantiates a contract; gas and deposit come from a dry-run.
+    pub async fn instantiate(
+        &self,
+        code: &[u8],
+        data: &[u8],
+        value: u128,
+        salt: Option<[u8; 32]>,
+    ) -> Result<Deployment, ChainError> {
+        self.ensure_mapped().await?;
+        let (dry, _) = self.dry_run_instantiate(code, data, value, salt).await?;
+        let payload = DefaultPayload::new(
+            revive::PALLET,
+            "instantiate_with_code",
+            revive::InstantiateWithCode {
+                value,
+                gas_limit: dry.gas_required,
+                storage_deposit_limit: dry.storage_deposit.charge_or_zero(),
+                code: code.to_vec(),
+                data: data.to_vec(),
+                salt,
+            },
+        )
+        .unvalidated();
+        let (events, mut receipt) = self.submit(&payload, "instantiate").await?;
+        let inst = events
+            .find_first::<revive::Instantiated>()?
+            .ok_or_else(|| ChainError::Unexpected("instantiate emitted no Instantiated event".into()))?;
+        receipt.dry_run = dry;
+        Ok(Deployment { address: inst.contract, receipt })
+    }
+
+    /// Dry-runs a message call; a contract revert is returned as [`ChainError::Reverted`].
+    pub async fn dry_run_call(&self, dest: H160, data: &[u8], value: u128) -> Result<DryRun, ChainError> {
+        let req = revive::CallRequest {
+            origin: self.account(),
+            dest,
+            value,
+            gas_limit: None,
+            storage_deposit_limit: None,
+            input_data: data.to_vec(),
+        };
+        let (head, rest) = self.runtime_api("ReviveApi_call", &req.encode()).await?;
+        let ret: revive::ExecReturnValue = self.decode_result(rest, "call")?;
+        self.dry_run_of(head, ret, "call")
+    }
+
+    /// Reads a message's return value through a dry-run (no transaction, no fee).
+    pub async fn query<R: Decode>(&self, dest: H160, data: &[u8]) -> Result<R, ChainError> {
+        let dry = self.dry_run_call(dest, data, 0).await?;
+        decode_message_return(&dry.data)
+    }
+
+    /// Calls a message in a signed extrinsic, after a dry-run that fixes gas and deposit.
+    pub async fn call(&self, dest: H160, data: &[u8], value: u128) -> Result<Receipt, ChainError> {
+        self.ensure_mapped().await?;
+        let dry = self.dry_run_call(dest, data, value).await?;
+        let payload = DefaultPayload::new(
+            revive::PALLET,
+            "call",
+            revive::Call {
+                dest,
+                value,
+                gas_limit: dry.gas_required,
+                storage_deposit_limit: dry.storage_deposit.charge_or_zero(),
+                data: data.to_vec(),
+            },
+        )
+        .unvalidated();
+        let (_, mut receipt) = self.submit(&payload, "call").await?;
+        receipt.dry_run = dry;
+        Ok(receipt)
+    }
+
+    /// Calls a runtime API and splits its `ContractResult` into the fixed head and the
+    /// bytes of the `result` field.
+    async fn runtime_api(
+        &self,
+        func: &str,
+        params: &[u8],
+    ) -> Result<(revive::ContractResultHead, Vec<u8>), ChainError> {
+        let bytes = self.client.runtime_api().at_latest().await?.call_raw(func, Some(params)).await?;
+        let mut input = &bytes[..];
+        let head = revive::ContractResultHead::decode(&mut input)
+            .map_err(|source| ChainError::Decode { what: "ContractResult", source })?;
+        Ok((head, input.to_vec()))
+    }
+
+    /// Decodes `Result<T, DispatchError>`; the error arm is named through the metadata.
+    fn decode_result<T: Decode>(&self, bytes: Vec<u8>, what: &str) -> Result<T, ChainError> {
+        match bytes.split_first() {
+            Some((0, mut ok)) => {
+                T::decode(&mut ok).map_err(|source| ChainError::Decode { what: "dry-run result", source })
+            }
+            Some((1, err)) => {
+                let reason = match subxt::error::DispatchError::decode_from(err, self.client.metadata()) {
+                    Ok(e) => e.to_string(),
+                    Err(e) => format!("undecodable DispatchError 0x{} ({e})", hex::encode(err)),
+                };
+                Err(ChainError::Dispatch { what: format!("dry-run of {what}"), reason })
+            }
+            _ => Err(ChainError::Unexpected(format!("dry-run of {what}: malformed result"))),
+        }
+    }
+
+    fn dry_run_of(
+        &self,
+        head: revive::ContractResultHead,
+        ret: revive::ExecReturnValue,
+        what: &str,
+    ) -> Result<DryRun, ChainError> {
+        if ret.did_revert() {
+            return Err(reverted(what, ret.data));
+        }
+        Ok(DryRun {
+            gas_consumed: head.gas_consumed,
+            gas_required: head.gas_required,
+            storage_deposit: head.storage_deposit,
+            data: ret.data,
+        })
+    }
+
+    /// Signs, submits and waits for finalization; a failed dispatch is an error.
+    async fn submit(
+        &self,
+        payload: &impl subxt::tx::Payload,
+        what: &str,
+    ) -> Result<(ExtrinsicEvents<Config>, Receipt), ChainError> {
+        let mut progress = self
+            .client
+            .tx()
+            .sign_and_submit_then_watch_default(payload, &self.signer)
+            .await?;
+        let in_block = loop {
+            match progress.next().await {
+                Some(Ok(TxStatus::InFinalizedBlock(b))) => break b,
+                Some(Ok(TxStatus::Error { message }))
+                | Some(Ok(TxStatus::Invalid { message }))
+                | Some(Ok(TxStatus::Dropped { message })) => {
+                    return Err(ChainError::Dispatch { what: what.into(), reason: message })
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(ChainError::Unexpected(format!("{what}: transaction watch ended"))),
+            }
+        };
+        let events = in_block.wait_for_success().await.map_err(|e| match e {
+            subxt::Error::Runtime(d) => ChainError::Dispatch { what: what.into(), reason: d.to_string() },
+            other => other.into(),
+        })?;
+        let block_number = self
+            .rpc
+            .chain_get_header(Some(in_block.block_hash()))
+            .await?
+            .map(|h| h.number)
+            .unwrap_or_default();
+        let fee = events
+            .find_first::<revive::TransactionFeePaid>()?
+            .map(|f| f.actual_fee)
+            .unwrap_or_default();
+        let mut contract_events = Vec::new();
+        for ev in events.find::<revive::ContractEmitted>() {
+            contract_events.push(ContractEvent::from_emitted(ev?));
+        }
+        let receipt = Receipt {
+            block_hash: in_block.block_hash(),
+            block_number,
+            extrinsic_hash: in_block.extrinsic_hash(),
+            dry_run: DryRun {
+                gas_consumed: Weight::default(),
+                gas_required: Weight::default(),
+                storage_deposit: StorageDeposit::Charge(0),
+                data: Vec::new(),
+            },
+            fee,
+            events: contract_events,
+        };
+        tracing::debug!(what, block = block_number, fee, "extrinsic finalized");
+        Ok((events, receipt))
+    }
+
+    /// Contract events emitted in block `hash`, in order.
+    pub async fn contract_events_at(&self, hash: H256) -> Result<Vec<ContractEvent>, ChainError> {
+        contract_events_at(&self.client, hash).await
+    }
+}
+
+/// Contract events emitted in block `hash`, in order.
+pub async fn contract_events_at(
+    client: &OnlineClient<Config>,
+    hash: H256,
+) -> Result<Vec<ContractEvent>, ChainError> {
+    let events = client.events().at(hash).await?;
+    let mut out = Vec::new();
+    for ev in events.find::<revive::ContractEmitted>() {
+        out.push(ContractEvent::from_emitted(ev?));
+    }
+    Ok(out)
+}
+
+/// The free balance of `account`, in plancks.
+pub async fn free_balance(client: &OnlineClient<Config>, account: &AccountId32) -> Result<u128, ChainError> {
+    let q = subxt::dynamic::storage("System", "Account", vec![Value::from_bytes(account.0)]);
+    let Some(info) = client.storage().at_latest().await?.fetch(&q).await? else {
+        return Ok(0);
+    };
+    let value = info.to_value()?;
+    value
+        .at("data")
+        .and_then(|d| d.at("free"))
+        .and_then(|f| f.as_u128())
+        .ok_or_else(|| ChainError::Unexpected("System.Account has no data.free".into()))
+}
+
+/// Decodes an ink! message's output, `Result<R, LangError>`.
+pub fn decode_message_return<R: Decode>(data: &[u8]) -> Result<R, ChainError> {
+    let r: Result<R, marketplace::LangError> = Decode::decode(&mut &data[..])
+        .map_err(|source| ChainError::Decode { what: "message return value", source })?;
+    r.map_err(|e| ChainError::Unexpected(format!("contract could not dispatch the message: {e:?}")))
+}
+
+fn reverted(what: &str, data: Vec<u8>) -> ChainError {
+    // A message returning `Result<T, Error>` reverts with `Ok(Err(error))`.
+    let error = <Result<Result<(), marketplace::ContractError>, marketplace::LangError>>::decode(&mut &data[..])
+        .ok()
+        .and_then(|r| r.ok())
+        .and_then(|r| r.err());
+    ChainError::Reverted { what: what.into(), error, data }
+}
+
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{}", hex::encode(b)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revert_data_names_the_contract_error() {
+        let data = Ok::<Result<(), _>, marketplace::LangError>(Err(marketplace::ContractError::NotAdmin)).encode();
+        match reverted("call", data) {
+            ChainError::Reverted { error, .. } => assert_eq!(error, Some(marketplace::ContractError::NotAdmin)),
+            other => panic!("unexpected {other:?}"),
+        }
+        match reverted("call", vec![9, 9]) {
+            ChainError::Reverted { error, .. } => assert_eq!(error, None),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_secret_is_a_typed_error() {
+        assert!(matches!(keypair_from_uri("not a valid uri ///"), Err(ChainError::BadSecret(_))));
+        assert!(keypair_from_uri("//Alice").is_ok());
+    }
+
+    #[test]
+    fn message_return_decodes_ok_and_lang_error() {
+        let ok = Ok::<u32, marketplace::LangError>(7).encode();
+        assert_eq!(decode_message_return::<u32>(&ok).unwrap(), 7);
+        let lang = Err::<u32, _>(marketplace::LangError::CouldNotReadInput).encode();
+        assert!(decode_message_return::<u32>(&lang).is_err());
+    }
+}

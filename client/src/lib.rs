@@ -1,0 +1,12 @@
+//! CapaCloud client library: chain access and the marketplace contract's ABI, shared by
+//! the `capacloud` CLI, the provider worker and the integration tests.
+//!
+//! - [`chain`] is the only module that builds extrinsics, runs dry-runs or decodes events.
+//! - [`marketplace`] (re-exported from `chain`) mirrors the contract's messages and events.
+//! - [`Marketplace`] is the typed handle over one deployed contract.
+
+pub mod chain;
+pub mod contract;
+
+pub use chain::marketplace;
+pub use contract::Marketplace;

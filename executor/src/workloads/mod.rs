@@ -1,0 +1,342 @@
+//! The standard workload library: exact kernels, each with a CPU reference that the GPU must match bit for bit.
+//!
+//! Every workload is integer or fixed-point arithmetic only, so the output bytes are fully
+//! determined by the inputs: a GPU run (any vendor, or lavapipe) and the CPU reference must agree
+//! byte for byte. A [`Workload`] turns its parameters into a [`Prepared`] job (kernel, buffers,
+//! dispatch size, price in work units) and computes the expected output from that same job.
+//!
+//! Conventions shared by all kernels:
+//! - every binding is in bind group 0;
+//! - inputs are `var<storage, read>` buffers, the single output is `var<storage, read_write>`,
+//!   parameters are one `var<uniform>` struct of `u32`s whose size is a multiple of 16 bytes;
+//! - all data is little-endian `u32`/`i32` words, byte data is packed 4 bytes per word
+//!   (byte 0 of the buffer is the low byte of word 0);
+//! - every kernel's entry point is `main`.
+//!
+//! The workloads: [`matmul`] (tiled wrapping `u32` matrix multiply), [`sha256`] (batched
+//! SHA-256 of 64-byte messages), [`mandelbrot`] (Q4.28 fixed-point escape times) and
+//! [`dot_i8`] (int8 matrix-vector product with `dot4I8Packed`).
+
+pub mod dot_i8;
+pub mod mandelbrot;
+pub mod matmul;
+pub mod sha256;
+
+pub use dot_i8::DotI8Layer;
+pub use mandelbrot::Mandelbrot;
+pub use matmul::Matmul;
+pub use sha256::Sha256Batch;
+
+use crate::spec::{sha256, Binding, BindingKind, Determinism, InputRef, JobSpec, FORMAT_VERSION};
+use std::collections::BTreeMap;
+
+/// A WGSL compute kernel: its source and the entry point to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kernel {
+    /// Short stable name of the kernel (e.g. `"matmul"`, `"matmul-naive"`).
+    pub name: &'static str,
+    /// The WGSL source of the whole shader module.
+    pub wgsl: &'static str,
+    /// The `@compute` entry point in [`Kernel::wgsl`].
+    pub entry_point: &'static str,
+}
+
+/// One concrete job of a workload: the kernel, its buffers and dispatch, and the expected CPU output.
+///
+/// The expected output is not stored here: [`Workload::cpu_reference`] computes it from this job.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The kernel to run.
+    pub kernel: Kernel,
+    /// Number of workgroups to dispatch in x, y and z.
+    pub workgroups: [u32; 3],
+    /// (binding number, bytes) of each read-only input.
+    pub inputs: Vec<(u32, Vec<u8>)>,
+    /// (binding number, bytes) of the uniform parameter block.
+    pub uniform: Option<(u32, Vec<u8>)>,
+    /// (binding number, length in bytes) of the single output.
+    pub output: (u32, u64),
+    /// Abstract work units of this job (used for pricing), documented per workload.
+    pub work_units: u64,
+}
+
+impl Prepared {
+    /// The bytes of the read-only input bound at `binding`, if this job has one.
+    pub fn input(&self, binding: u32) -> Option<&[u8]> {
+        self.inputs
+            .iter()
+            .find(|(b, _)| *b == binding)
+            .map(|(_, bytes)| bytes.as_slice())
+    }
+
+    /// The uniform parameter block as little-endian `u32` words (empty if there is none).
+    pub fn uniform_words(&self) -> Vec<u32> {
+        self.uniform
+            .as_ref()
+            .map(|(_, bytes)| bytes_to_words(bytes))
+            .unwrap_or_default()
+    }
+}
+
+impl Prepared {
+    /// The job as a content-addressed [`JobSpec`] plus its inputs by binding; inputs are
+    /// named `sha256:<hex>` so any blob store can serve them.
+    pub fn to_job(&self) -> (JobSpec, BTreeMap<u32, Vec<u8>>) {
+        let mut bindings = Vec::new();
+        let mut inputs = BTreeMap::new();
+        for (binding, data) in &self.inputs {
+            let digest = sha256(data);
+            bindings.push(Binding {
+                binding: *binding,
+                kind: BindingKind::Input(InputRef {
+                    sha256: digest,
+                    uri: format!("sha256:{}", hex::encode(digest)),
+                    len: data.len() as u64,
+                }),
+            });
+            inputs.insert(*binding, data.clone());
+        }
+        bindings.push(Binding { binding: self.output.0, kind: BindingKind::Output { len: self.output.1 } });
+        if let Some((binding, data)) = &self.uniform {
+            bindings.push(Binding { binding: *binding, kind: BindingKind::Uniform { data: data.clone() } });
+        }
+        bindings.sort_by_key(|b| b.binding);
+        let spec = JobSpec {
+            version: FORMAT_VERSION,
+            wgsl: self.kernel.wgsl.to_string(),
+            entry_point: self.kernel.entry_point.to_string(),
+            workgroups: self.workgroups,
+            bindings,
+            work_units: self.work_units.max(1),
+            determinism: Determinism::Exact,
+        };
+        (spec, inputs)
+    }
+}
+
+/// Whether `spec` may run without naga's runtime bounds checks: only the tiled matmul
+/// kernel, and only when its uniform `n`, its three buffers and its dispatch all agree, so
+/// every index the kernel computes is in range. Everything else keeps the checks.
+pub fn trusted_without_checks(spec: &JobSpec) -> bool {
+    if spec.wgsl != matmul::WGSL || spec.entry_point != matmul::KERNEL.entry_point {
+        return false;
+    }
+    let mut n = None;
+    let mut lens = BTreeMap::new();
+    for b in &spec.bindings {
+        match &b.kind {
+            BindingKind::Uniform { data } if b.binding == matmul::BINDING_PARAMS && data.len() >= 4 => {
+                n = Some(u64::from(u32::from_le_bytes([data[0], data[1], data[2], data[3]])));
+            }
+            BindingKind::Input(r) => {
+                lens.insert(b.binding, r.len);
+            }
+            BindingKind::Output { len } => {
+                lens.insert(b.binding, *len);
+            }
+            BindingKind::Uniform { .. } => return false,
+        }
+    }
+    let Some(n) = n else { return false };
+    let tile = u64::from(matmul::TILE);
+    let bytes = n * n * 4;
+    n > 0
+        && n % tile == 0
+        && spec.workgroups == [(n / tile) as u32, (n / tile) as u32, 1]
+        && lens.len() == 3
+        && [matmul::BINDING_A, matmul::BINDING_B, matmul::BINDING_C].iter().all(|b| lens.get(b) == Some(&bytes))
+}
+
+/// A workload of the standard library: prepares a job and computes its expected output on the CPU.
+pub trait Workload: Send + Sync {
+    /// The workload's name, one of [`NAMES`].
+    fn name(&self) -> &'static str;
+    /// Builds the job: kernel, generated inputs, uniform parameters, dispatch and price.
+    fn prepare(&self) -> Prepared;
+    /// The exact output bytes the GPU must produce for `prepared` (computed from its buffers and
+    /// uniform block, not from `self`'s fields). Panics if `prepared` is not a job of this workload.
+    fn cpu_reference(&self, prepared: &Prepared) -> Vec<u8>;
+}
+
+/// The names accepted by [`by_name`].
+pub const NAMES: &[&str] = &["matmul", "sha256", "mandelbrot", "dot-i8"];
+
+/// A workload by name, scaled by `size`, with inputs generated from `seed`.
+///
+/// What `size` means:
+/// - `"matmul"`: the matrix order `n`, clamped to 1..=65536 and rounded up to a multiple of 64;
+/// - `"sha256"`: the number of 64-byte messages (at least 1);
+/// - `"mandelbrot"`: the image width (at least 1); the height is `width * 5 / 7` (at least 1),
+///   which keeps pixels square for the 3.5 × 2.5 view, and `max_iter` is 512 (`seed` is unused);
+/// - `"dot-i8"`: the number of rows (at least 1); the number of columns is `size` rounded up
+///   to a multiple of 4 (at least 4).
+///
+/// Returns `None` for an unknown name.
+pub fn by_name(name: &str, size: u32, seed: u64) -> Option<Box<dyn Workload>> {
+    match name {
+        "matmul" => {
+            let n = size.clamp(1, 1 << 16).div_ceil(64) * 64;
+            Some(Box::new(Matmul { n, seed }))
+        }
+        "sha256" => Some(Box::new(Sha256Batch {
+            messages: size.max(1),
+            seed,
+        })),
+        "mandelbrot" => {
+            let width = size.max(1);
+            let height = ((u64::from(width) * 5 / 7) as u32).max(1);
+            Some(Box::new(Mandelbrot {
+                width,
+                height,
+                max_iter: 512,
+            }))
+        }
+        "dot-i8" => {
+            let rows = size.max(1);
+            let cols = size.clamp(4, u32::MAX - 3).div_ceil(4) * 4;
+            Some(Box::new(DotI8Layer { rows, cols, seed }))
+        }
+        _ => None,
+    }
+}
+
+/// SplitMix64, a tiny deterministic PRNG used to generate workload inputs from a seed.
+///
+/// Not cryptographic; its only job is that the same seed gives the same inputs everywhere.
+#[derive(Clone, Debug)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator whose first output is the standard SplitMix64 output for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The next 32 random bits (the high half of [`SplitMix64::next_u64`]).
+    pub fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    /// `count` random `u32` words.
+    pub fn words(&mut self, count: usize) -> Vec<u32> {
+        (0..count).map(|_| self.next_u32()).collect()
+    }
+
+    /// `count` random bytes (8 per [`SplitMix64::next_u64`] call, little-endian).
+    pub fn bytes(&mut self, count: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(count + 8);
+        while out.len() < count {
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out.truncate(count);
+        out
+    }
+}
+
+/// The little-endian bytes of `words` (4 bytes per word).
+pub fn words_to_bytes(words: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(words.len() * 4);
+    for w in words {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+/// The little-endian `u32` words of `bytes`; a trailing partial word is zero-padded.
+pub fn bytes_to_words(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
+}
+
+/// A uniform block from `u32` fields; callers pass a multiple of 4 fields (16 bytes).
+pub(crate) fn uniform_block(words: &[u32]) -> Vec<u8> {
+    debug_assert!(
+        words.len() % 4 == 0,
+        "uniform size must be a multiple of 16 bytes"
+    );
+    words_to_bytes(words)
+}
+
+/// Work units from a raw operation count: `ops / 2^20`, at least 1, saturating at `u64::MAX`.
+pub(crate) fn work_units(ops: u128) -> u64 {
+    (ops >> 20).clamp(1, u128::from(u64::MAX)) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitmix64_known_answer() {
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.next_u64(), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(rng.next_u64(), 0x6e78_9e6a_a1b9_65f4);
+    }
+
+    #[test]
+    fn splitmix64_is_deterministic() {
+        let a = SplitMix64::new(42).bytes(37);
+        let b = SplitMix64::new(42).bytes(37);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 37);
+        assert_ne!(a, SplitMix64::new(43).bytes(37));
+    }
+
+    #[test]
+    fn word_byte_round_trip() {
+        let words = [0x0403_0201u32, 0xdead_beef, 0];
+        let bytes = words_to_bytes(&words);
+        assert_eq!(&bytes[..4], &[1, 2, 3, 4]);
+        assert_eq!(bytes_to_words(&bytes), words);
+        assert_eq!(bytes_to_words(&[1, 2, 3, 4, 5]), vec![0x0403_0201, 5]);
+    }
+
+    #[test]
+    fn work_units_floor_and_minimum() {
+        assert_eq!(work_units(0), 1);
+        assert_eq!(work_units(1 << 20), 1);
+        assert_eq!(work_units(5 << 20), 5);
+        assert_eq!(work_units(u128::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn by_name_knows_all_names() {
+        for name in NAMES {
+            let w = by_name(name, 64, 7).expect("known workload");
+            assert_eq!(w.name(), *name);
+            let p = w.prepare();
+            if let Some((_, u)) = &p.uniform {
+                assert_eq!(u.len() % 16, 0, "{name}: uniform size");
+            }
+            assert!(p.work_units >= 1);
+            assert!(p.workgroups.iter().all(|&g| g >= 1));
+            assert_eq!(p.kernel.entry_point, "main");
+        }
+        assert!(by_name("nope", 1, 0).is_none());
+    }
+
+    #[test]
+    fn by_name_rounds_matmul_up() {
+        let w = by_name("matmul", 100, 1).unwrap();
+        let p = w.prepare();
+        assert_eq!(p.uniform_words()[0], 128);
+        assert_eq!(p.workgroups, [2, 2, 1]);
+    }
+}

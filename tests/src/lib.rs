@@ -1,0 +1,184 @@
+//! Test harness: a private dev-chain node per test and the paths of the built artifacts.
+//!
+//! [`TestNode::start`] runs `polkadot-omni-node` on free ports in a temp dir and kills it
+//! when dropped, also when the test fails or panics (and, through `PR_SET_PDEATHSIG`,
+//! when the test process itself dies).
+//!
+//! Prerequisites (node binary, chain spec, built contract) come from `make setup` and
+//! `make contract`. When one is missing the test fails under CI (`CI` set) and is skipped
+//! with a printed reason elsewhere.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a node may take to answer RPC (it takes ~10 s on 2 cores).
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `$CAPACLOUD_HOME`, where `make setup` installs the node and chain spec.
+pub fn capacloud_home() -> PathBuf {
+    std::env::var_os("CAPACLOUD_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".capacloud"))
+}
+
+/// The node binary: `$CAPACLOUD_NODE`, else the one `make setup` installed.
+pub fn node_binary() -> PathBuf {
+    std::env::var_os("CAPACLOUD_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| capacloud_home().join("bin/polkadot-omni-node"))
+}
+
+/// The raw dev chain spec: `$CAPACLOUD_CHAIN_SPEC`, else the one `make setup` generated.
+pub fn chain_spec() -> PathBuf {
+    std::env::var_os("CAPACLOUD_CHAIN_SPEC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| capacloud_home().join("chain/capacloud-dev-raw.json"))
+}
+
+/// The directory holding `marketplace.polkavm` and `marketplace.json`:
+/// `$CAPACLOUD_CONTRACT_DIR`, else `<target dir>/ink`.
+pub fn contract_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CAPACLOUD_CONTRACT_DIR") {
+        return PathBuf::from(d);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("ink")
+}
+
+/// Whether missing prerequisites must fail the test (CI) rather than skip it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
+}
+
+/// Returns `None` (after printing why) when `what` is missing outside CI; panics in CI.
+pub fn require(test: &str, what: &str, path: &Path) -> Option<()> {
+    if path.exists() {
+        return Some(());
+    }
+    let msg = format!("{what} not found at {} (run `make setup contract`)", path.display());
+    if in_ci() {
+        panic!("{test}: {msg}; CI does not skip");
+    }
+    eprintln!("SKIPPED {test}: {msg}");
+    None
+}
+
+/// A private dev-chain node, killed on drop.
+pub struct TestNode {
+    child: Child,
+    rpc_port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+impl TestNode {
+    /// Starts a node for `test`, or returns `None` when prerequisites are missing outside CI.
+    pub fn start(test: &str) -> Option<Self> {
+        let node = node_binary();
+        let spec = chain_spec();
+        require(test, "polkadot-omni-node", &node)?;
+        require(test, "dev chain spec", &spec)?;
+        Some(Self::start_with(&node, &spec).unwrap_or_else(|e| panic!("{test}: {e}")))
+    }
+
+    /// Starts `node` on `spec` with 1 s blocks and waits until its RPC answers.
+    pub fn start_with(node: &Path, spec: &Path) -> Result<Self, String> {
+        let dir = tempfile::Builder::new().prefix("capacloud-node-").tempdir().map_err(|e| e.to_string())?;
+        let rpc_port = free_port();
+        let log = std::fs::File::create(dir.path().join("node.log")).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(node);
+        cmd.arg("--chain")
+            .arg(spec)
+            .arg("--base-path")
+            .arg(dir.path().join("data"))
+            .args(["--dev", "--dev-block-time", "1000", "--state-pruning", "archive"])
+            .args(["--no-prometheus", "--no-telemetry", "--no-mdns"])
+            .args(["--rpc-port", &rpc_port.to_string(), "--port", &free_port().to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
+        // SAFETY: prctl is async-signal-safe; the node dies with the test process.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", node.display()))?;
+        let mut me = Self { child, rpc_port, dir };
+        me.wait_ready()?;
+        Ok(me)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("node exited with {status} before RPC answered:\n{}", self.log_tail(40)));
+            }
+            if TcpStream::connect(("127.0.0.1", self.rpc_port)).is_ok() && self.log_contains("Imported #1") {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Err(format!("node did not answer RPC within {START_TIMEOUT:?}:\n{}", self.log_tail(40)))
+    }
+
+    /// The node's WebSocket RPC URL.
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.rpc_port)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("node.log")
+    }
+
+    fn log_contains(&self, needle: &str) -> bool {
+        std::fs::File::open(self.log_path())
+            .map(|f| BufReader::new(f).lines().map_while(Result::ok).any(|l| l.contains(needle)))
+            .unwrap_or(false)
+    }
+
+    /// The last `n` lines of the node's log, for failure messages.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- node log tail ({}) ---\n{}", self.url(), self.log_tail(30));
+        }
+    }
+}
+
+/// The built contract: code bytes and parsed metadata.
+pub struct ContractArtifacts {
+    pub code: Vec<u8>,
+    pub metadata: serde_json::Value,
+}
+
+/// Loads the contract built by `make contract`, or `None` (skip) outside CI when absent.
+pub fn contract_artifacts(test: &str) -> Option<ContractArtifacts> {
+    let dir = contract_dir();
+    let code_path = dir.join("marketplace.polkavm");
+    require(test, "contract code", &code_path)?;
+    let code = std::fs::read(&code_path).expect("contract code readable");
+    let meta = std::fs::read(dir.join("marketplace.json")).expect("contract metadata next to the code");
+    let metadata = serde_json::from_slice(&meta).expect("contract metadata is JSON");
+    Some(ContractArtifacts { code, metadata })
+}

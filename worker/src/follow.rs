@@ -1,0 +1,48 @@
+//! Follows finalized blocks and yields the events one marketplace contract emitted.
+
+use capacloud_client::chain::{self, ChainError, ContractEvent};
+use std::future::Future;
+use subxt::utils::H160;
+use subxt::OnlineClient;
+use tokio::sync::mpsc;
+
+/// A marketplace event with the block that finalized it.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub block_number: u32,
+    pub event: ContractEvent,
+}
+
+/// Streams `contract`'s events from every finalized block into `tx` until `shutdown`
+/// resolves or the receiver is dropped. Undecodable events are passed on raw.
+///
+/// # Errors
+/// The chain subscription failing (the caller reconnects).
+pub async fn follow(
+    client: OnlineClient<chain::Config>,
+    contract: H160,
+    tx: mpsc::Sender<Observed>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ChainError> {
+    let mut blocks = client.blocks().subscribe_finalized().await?;
+    tokio::pin!(shutdown);
+    loop {
+        let block = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            next = blocks.next() => match next {
+                Some(b) => b?,
+                None => return Err(ChainError::Unexpected("finalized block subscription ended".into())),
+            },
+        };
+        let number = block.number();
+        for event in chain::contract_events_at(&client, block.hash()).await? {
+            if event.contract != contract {
+                continue;
+            }
+            tracing::info!(block = number, decoded = ?event.decoded, "marketplace event");
+            if tx.send(Observed { block_number: number, event }).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
