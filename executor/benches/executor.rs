@@ -5,7 +5,8 @@
 //!   (lavapipe here, a GPU on the device machine), the project's CPU reference (rayon), and
 //!   matrixmultiply's f32 sgemm (a well-kept, tuned CPU GEMM) at the same sizes.
 //! - Merkle commitment: one thread and all threads, against raw SHA-256 on one core (sha2)
-//!   and `openssl speed -evp sha256` run by this bench.
+//!   (the sha2 crate, which the commitment uses, and ring) and `openssl speed -evp sha256`
+//!   run by this bench.
 //!
 //! Env: `BENCH_SIZES` (matmul orders, default `256,512,1024`), `BENCH_MERKLE_MB` (default 256),
 //! `BENCH_CPU_MAX_N` (largest n for the CPU baselines, default 1024), `CAPACLOUD_ADAPTER`.
@@ -13,7 +14,7 @@
 use capacloud_executor::exec::{Checks, ExecLimits, Plan};
 use capacloud_executor::merkle::{self, DEFAULT_CHUNK};
 use capacloud_executor::score::{matmul_ops, median_gops};
-use capacloud_executor::workloads::{self, Matmul, Workload};
+use capacloud_executor::workloads::{self, matmul, Matmul, Workload};
 use capacloud_executor::Gpu;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
@@ -43,8 +44,8 @@ fn matmul_table(gpu: &Gpu) {
     let cpu_max = env_list("BENCH_CPU_MAX_N", "1024").first().copied().unwrap_or(1024);
     let limits = ExecLimits::default();
     println!("\n### u32 matmul, GOP/s (multiply-add = 2 ops) — adapter: {}\n", gpu.describe());
-    println!("| n | tiled WGSL | naive WGSL | tiled / naive | CPU reference (rayon, {} threads) | matrixmultiply sgemm f32 (GFLOP/s) |", rayon::current_num_threads());
-    println!("|---|---|---|---|---|---|");
+    println!("| n | tiled 64 WGSL | wide 128 WGSL | wide 128, bounds checks on | naive WGSL | best / naive | CPU reference (rayon, {} threads) | matrixmultiply sgemm f32 (GFLOP/s) |", rayon::current_num_threads());
+    println!("|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let m = Matmul { n, seed: 7 };
         let tiled = m.prepare();
@@ -56,6 +57,22 @@ fn matmul_table(gpu: &Gpu) {
             assert!(out.output == m.cpu_reference(&tiled), "tiled matmul n={n} differs from CPU");
         }
         let t = median_gops(&plan, matmul_ops(n), 5, Duration::from_millis(200)).expect("tiled");
+        let wide = if n % matmul::WIDE_TILE == 0 {
+            let wp = m.prepare_wide();
+            let (wspec, winputs) = wp.to_job();
+            let wplan = Plan::new(gpu, &wspec, &winputs, &limits, Checks::TrustedLibraryKernel).expect("wide plan");
+            if n <= cpu_max {
+                let out = wplan.run(Duration::from_secs(600)).expect("wide run");
+                assert!(out.output == m.cpu_reference(&wp), "wide matmul n={n} differs from CPU");
+            }
+            let unchecked = median_gops(&wplan, matmul_ops(n), 5, Duration::from_millis(200)).expect("wide");
+            // The same kernel with naga's bounds checks compiled in: what they cost.
+            let cplan = Plan::new(gpu, &wspec, &winputs, &limits, Checks::On).expect("wide checked plan");
+            let checked = median_gops(&cplan, matmul_ops(n), 3, Duration::from_millis(200)).expect("wide checked");
+            Some((unchecked, checked))
+        } else {
+            None
+        };
         let (nspec, ninputs) = m.prepare_naive().to_job();
         let nplan = Plan::new(gpu, &nspec, &ninputs, &limits, Checks::On).expect("naive plan");
         let nv = median_gops(&nplan, matmul_ops(n), 3, Duration::from_millis(200)).expect("naive");
@@ -76,7 +93,10 @@ fn matmul_table(gpu: &Gpu) {
         } else {
             ("—".into(), "—".into())
         };
-        println!("| {n} | {t:.2} | {nv:.2} | {:.2}× | {cpu} | {sgemm} |", t / nv);
+        let best = wide.map(|w| w.0).unwrap_or(0.0).max(t);
+        let w = wide.map(|w| format!("{:.2}", w.0)).unwrap_or_else(|| "—".into());
+        let wc = wide.map(|w| format!("{:.2}", w.1)).unwrap_or_else(|| "—".into());
+        println!("| {n} | {t:.2} | {w} | {wc} | {nv:.2} | {:.2}× | {cpu} | {sgemm} |", best / nv);
     }
 }
 
@@ -102,14 +122,35 @@ fn merkle_table() {
     let raw = best_of(|| {
         std::hint::black_box(Sha256::digest(&data));
     });
+    let ring_raw = best_of(|| {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&data);
+        std::hint::black_box(ctx.finish());
+    });
     assert_eq!(merkle::commit(&data, DEFAULT_CHUNK), merkle::commit_parallel(&data, DEFAULT_CHUNK));
+    // The same work on 1 MiB that stays in cache, as `openssl speed` measures (16 KiB blocks).
+    let hot = &data[..1 << 20];
+    let reps = mb;
+    let one_hot = best_of(|| {
+        for _ in 0..reps {
+            std::hint::black_box(merkle::commit(hot, DEFAULT_CHUNK));
+        }
+    });
     let ossl = openssl_sha256_gbps();
     println!("\n### Merkle commitment of {mb} MiB, 4 KiB chunks, GB/s\n");
-    println!("| commit (1 thread) | commit_parallel ({} threads) | sha2 raw, 1 core | openssl speed -evp sha256 (16 KiB), 1 core | commit / openssl |", rayon::current_num_threads());
-    println!("|---|---|---|---|---|");
+    println!("| commit (1 thread) | commit_parallel ({} threads) | ring sha256 raw, 1 core | sha2 crate raw, 1 core | openssl speed -evp sha256 (16 KiB), 1 core | commit / openssl | commit of 1 MiB in cache (1 thread) | in cache / openssl |", rayon::current_num_threads());
+    println!("|---|---|---|---|---|---|---|---|");
     let o = ossl.map(|g| format!("{g:.2}")).unwrap_or_else(|| "n/a".into());
     let ratio = ossl.map(|g| format!("{:.0}%", gb / one.as_secs_f64() / g * 100.0)).unwrap_or_else(|| "n/a".into());
-    println!("| {:.2} | {:.2} | {:.2} | {o} | {ratio} |", gb / one.as_secs_f64(), gb / par.as_secs_f64(), gb / raw.as_secs_f64());
+    let hot_ratio = ossl.map(|g| format!("{:.0}%", gb / one_hot.as_secs_f64() / g * 100.0)).unwrap_or_else(|| "n/a".into());
+    println!(
+        "| {:.2} | {:.2} | {:.2} | {:.2} | {o} | {ratio} | {:.2} | {hot_ratio} |",
+        gb / one.as_secs_f64(),
+        gb / par.as_secs_f64(),
+        gb / ring_raw.as_secs_f64(),
+        gb / raw.as_secs_f64(),
+        gb / one_hot.as_secs_f64()
+    );
 }
 
 fn workload_table(gpu: &Gpu) {

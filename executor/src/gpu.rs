@@ -146,3 +146,14 @@ impl Gpu {
         format!("{} ({:?}, {} {})", self.info.name, self.info.device_type, self.info.driver, self.info.driver_info)
     }
 }
+
+impl Drop for Gpu {
+    /// A device abandoned after a timeout may still be running the runaway kernel; destroying
+    /// it would wait for that kernel. Its handles are leaked instead, so dropping never hangs.
+    fn drop(&mut self) {
+        if self.is_lost() {
+            std::mem::forget(self.device.clone());
+            std::mem::forget(self.queue.clone());
+        }
+    }
+}

@@ -19,7 +19,6 @@ use std::num::NonZeroU32;
 
 use codec::{Decode, Encode};
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// The default chunk size, in bytes.
@@ -43,29 +42,17 @@ const PAR_LEVEL_THRESHOLD: usize = 1024;
 
 /// The leaf hash of one chunk: `sha256(0x00 ‖ chunk)`.
 pub fn leaf_hash(chunk: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update([LEAF_TAG]);
-    hasher.update(chunk);
-    hasher.finalize().into()
+    crate::spec::sha256_parts(&[&[LEAF_TAG], chunk])
 }
 
 /// The hash of an inner node: `sha256(0x01 ‖ left ‖ right)`.
 pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update([NODE_TAG]);
-    hasher.update(left);
-    hasher.update(right);
-    hasher.finalize().into()
+    crate::spec::sha256_parts(&[&[NODE_TAG], left, right])
 }
 
 /// The committed root: `sha256(0x02 ‖ output_len as u64 LE ‖ chunk_size as u32 LE ‖ tree_hash)`.
 pub fn root_hash(output_len: u64, chunk_size: u32, tree_hash: &[u8; 32]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update([ROOT_TAG]);
-    hasher.update(output_len.to_le_bytes());
-    hasher.update(chunk_size.to_le_bytes());
-    hasher.update(tree_hash);
-    hasher.finalize().into()
+    crate::spec::sha256_parts(&[&[ROOT_TAG], &output_len.to_le_bytes(), &chunk_size.to_le_bytes(), tree_hash])
 }
 
 /// Why a commitment could not be built or a proof did not verify.

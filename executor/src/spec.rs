@@ -11,8 +11,8 @@
 
 use std::collections::BTreeSet;
 
-use codec::{Decode, Encode};
 use sha2::{Digest, Sha256};
+use codec::{Decode, Encode};
 use thiserror::Error;
 
 /// The job spec format version this build reads and writes.
@@ -20,7 +20,19 @@ pub const FORMAT_VERSION: u16 = 1;
 
 /// sha256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
+    sha256_parts(&[data])
+}
+
+/// sha256 of the concatenation of `parts`, without concatenating them.
+///
+/// The `sha2` crate uses SHA-NI where the CPU has it; ring's SHA-256 measured the same here
+/// (BENCHMARKS.md), so the lighter dependency stays.
+pub fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for p in parts {
+        hasher.update(p);
+    }
+    hasher.finalize().into()
 }
 
 /// A compute job: a WGSL kernel, how to dispatch it, and the buffers bound to it.

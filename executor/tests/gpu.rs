@@ -48,6 +48,18 @@ fn matmul_tiled_matches_cpu() {
 }
 
 #[test]
+fn matmul_wide_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let m = workloads::Matmul { n: 256, seed: 5 };
+    let prepared = m.prepare_wide();
+    let expected = m.cpu_reference(&prepared);
+    let (spec, inputs) = prepared.to_job();
+    assert!(workloads::trusted_without_checks(&spec));
+    let out = exec::execute(gpu, &spec, &inputs, &ExecLimits::default()).unwrap();
+    assert!(out.output == expected, "wide matmul differs from CPU");
+}
+
+#[test]
 fn matmul_naive_matches_cpu() {
     let Some(gpu) = gpu() else { return };
     let m = workloads::Matmul { n: 128, seed: 2 };
@@ -67,6 +79,26 @@ fn sha256_batch_matches_cpu() {
 #[test]
 fn mandelbrot_matches_cpu() {
     run_workload(&workloads::Mandelbrot { width: 140, height: 100, max_iter: 256 });
+}
+
+#[test]
+fn mandelbrot_png_is_written_and_decodes() {
+    let Some(gpu) = gpu() else { return };
+    let m = workloads::Mandelbrot { width: 700, height: 500, max_iter: 512 };
+    let (spec, inputs) = m.prepare().to_job();
+    let out = exec::execute(gpu, &spec, &inputs, &ExecLimits::default()).unwrap();
+    let iters = workloads::bytes_to_words(&out.output);
+    let dir = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| "../target".into());
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mandelbrot.png");
+    workloads::mandelbrot::write_png(std::fs::File::create(&path).unwrap(), &iters, 700, 500, 512).unwrap();
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (700, 500));
+    assert_eq!(&buf[..info.buffer_size()], &workloads::mandelbrot::colorize(&iters, 512)[..]);
+    eprintln!("wrote {}", path.display());
 }
 
 #[test]
@@ -163,3 +195,4 @@ fn bad_inputs_get_distinct_errors() {
     assert!(matches!(Plan::new(gpu, &ms, &mi, &limits, Checks::TrustedLibraryKernel).err().unwrap(), ExecError::UntrustedKernel));
     let _ = Duration::ZERO;
 }
+

@@ -44,6 +44,23 @@ pub const NAIVE_KERNEL: Kernel = Kernel {
 /// Side of the C tile computed by one workgroup of the tiled kernel; `n` must be a multiple of it.
 pub const TILE: u32 = 64;
 
+/// The wide tiled kernel (workgroup 16 × 16, 128 × 128 C tile, 8 × 8 outputs per thread,
+/// dispatch `[n/128, n/128, 1]`), same bindings and uniform as [`WGSL`].
+pub const WIDE_WGSL: &str = include_str!("wgsl/matmul_wide.wgsl");
+
+/// The wide tiled kernel as a [`Kernel`].
+pub const WIDE_KERNEL: Kernel = Kernel {
+    name: "matmul-wide",
+    wgsl: WIDE_WGSL,
+    entry_point: "main",
+};
+
+/// Side of the C tile of the wide kernel; `n` must be a multiple of it to use that kernel.
+pub const WIDE_TILE: u32 = 128;
+
+/// The tiled kernels that run without runtime bounds checks, with their tile sides.
+pub const TRUSTED: [(Kernel, u32); 2] = [(KERNEL, TILE), (WIDE_KERNEL, WIDE_TILE)];
+
 /// Binding of matrix A.
 pub const BINDING_A: u32 = 0;
 /// Binding of matrix B.
@@ -74,6 +91,17 @@ impl Matmul {
         let a = rng.words(len);
         let b = rng.words(len);
         (a, b)
+    }
+
+    /// The same job for the wide tiled kernel ([`WIDE_WGSL`]); `n` must be a multiple of
+    /// [`WIDE_TILE`].
+    pub fn prepare_wide(&self) -> Prepared {
+        assert!(self.n % WIDE_TILE == 0, "matmul-wide: n = {} must be a multiple of {WIDE_TILE}", self.n);
+        let mut p = self.prepare();
+        let g = self.n / WIDE_TILE;
+        p.kernel = WIDE_KERNEL;
+        p.workgroups = [g, g, 1];
+        p
     }
 
     /// The same job for the naive baseline kernel ([`NAIVE_WGSL`]); same buffers and expected

@@ -115,12 +115,16 @@ impl Prepared {
 }
 
 /// Whether `spec` may run without naga's runtime bounds checks: only the tiled matmul
-/// kernel, and only when its uniform `n`, its three buffers and its dispatch all agree, so
-/// every index the kernel computes is in range. Everything else keeps the checks.
+/// kernels ([`matmul::TRUSTED`]), and only when the uniform `n`, the three buffers and the
+/// dispatch all agree, so every index the kernel computes is in range. Everything else keeps
+/// the checks.
 pub fn trusted_without_checks(spec: &JobSpec) -> bool {
-    if spec.wgsl != matmul::WGSL || spec.entry_point != matmul::KERNEL.entry_point {
+    let Some(&(_, tile)) = matmul::TRUSTED
+        .iter()
+        .find(|(k, _)| spec.wgsl == k.wgsl && spec.entry_point == k.entry_point)
+    else {
         return false;
-    }
+    };
     let mut n = None;
     let mut lens = BTreeMap::new();
     for b in &spec.bindings {
@@ -138,7 +142,7 @@ pub fn trusted_without_checks(spec: &JobSpec) -> bool {
         }
     }
     let Some(n) = n else { return false };
-    let tile = u64::from(matmul::TILE);
+    let tile = u64::from(tile);
     let bytes = n * n * 4;
     n > 0
         && n % tile == 0
