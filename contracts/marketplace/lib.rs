@@ -847,7 +847,8 @@ mod marketplace {
             self.lock_for(value, check_rate_bps)
         }
 
-        /// The escrow `create_job` needs: units × max price plus two verifier fees at that price.
+        /// The escrow `create_job` needs: units × max price plus two verifier fees at that
+        /// price, rounded up to whole plancks.
         #[ink(message)]
         pub fn required_escrow(&self, work_units: u64, max_price_per_unit: Amount) -> Option<Amount> {
             self.escrow_for(work_units, max_price_per_unit).ok()
@@ -1462,9 +1463,13 @@ mod marketplace {
                 + value % Amount::from(BPS) * Amount::from(self.params.verifier_fee_bps) / Amount::from(BPS)
         }
 
+        /// units × max price + two verifier fees, rounded up to whole plancks so a wallet
+        /// can pay it exactly (the rounding comes back to the renter at settlement).
         fn escrow_for(&self, work_units: u64, max_price: Amount) -> Result<Amount> {
             let value = max_price.checked_mul(Amount::from(work_units)).ok_or(Error::Overflow)?;
-            value.checked_add(2 * self.verifier_fee(value)).ok_or(Error::Overflow)
+            let raw = value.checked_add(2 * self.verifier_fee(value)).ok_or(Error::Overflow)?;
+            let planck = Amount::from(<crate::CapaEnv as ink::env::Environment>::NATIVE_TO_ETH_RATIO);
+            raw.div_ceil(planck).checked_mul(planck).ok_or(Error::Overflow)
         }
 
         fn check_offer(o: &OfferInput) -> Result<()> {

@@ -6,7 +6,6 @@ use capacloud_client::chain::{self, Chain, ChainError};
 use capacloud_client::marketplace::{self as abi, event_sig, ContractError, Event, Params};
 use capacloud_client::Marketplace;
 use capacloud_tests::{contract_artifacts, TestNode};
-use primitive_types::U256;
 use subxt_signer::sr25519::dev;
 
 fn default_params() -> Params {
@@ -15,7 +14,7 @@ fn default_params() -> Params {
         protocol_fee_bps: 200,
         verifier_fee_bps: 300,
         default_check_rate_bps: 1_000,
-        min_stake: U256::from(10u128.pow(18)),
+        min_stake: 10u128.pow(18),
         accept_window: 20,
         bid_window: 10,
         reveal_window: 20,
