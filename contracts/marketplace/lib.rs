@@ -15,6 +15,11 @@
 //! Amounts are `u128` in contract units (10^-18 WND; 1 planck = 10^6 units).
 #![cfg_attr(not(feature = "std"), no_std, no_main)]
 
+// PolkaVM's default stack is too small to decode a `Job` (the contract traps with
+// `ContractTrapped` on the first read); measured on the dev chain, see ARCHITECTURE.md.
+#[cfg(not(feature = "std"))]
+ink::min_stack_size!(131072);
+
 /// The contract environment of Asset Hub Westend (pallet-revive 0.10).
 ///
 /// Identical to ink!'s default environment except for the native-to-eth ratio: the runtime
@@ -69,9 +74,21 @@ mod marketplace {
     /// Longest GPU vendor string.
     pub const MAX_VENDOR_LEN: usize = 32;
     /// Longest GPU model, backend or endpoint string.
-    pub const MAX_TEXT_LEN: usize = 128;
+    pub const MAX_TEXT_LEN: usize = 64;
     /// Longest job spec URI.
-    pub const MAX_URI_LEN: usize = 256;
+    pub const MAX_URI_LEN: usize = 128;
+    /// pallet-revive's limit on one storage value and on one event (topics included), in
+    /// bytes. Every stored type and event is sized below it (see the `payload_limits` test);
+    /// the text limits above follow from it.
+    pub const PAYLOAD_BYTES: usize = 416;
+
+    /// The largest `JobCreated` event: 3 topics, job id, renter, the largest `JobInput`
+    /// (its URI is the only variable field: 2-byte length prefix + text), escrow, rate, deadline.
+    const MAX_JOB_CREATED_BYTES: usize = 3 * 32 + 8 + 20 + (32 + 2 + MAX_URI_LEN + 8 + 16 + 13 + 4 + 2 + 32 + 9) + 16 + 2 + 4;
+    /// The largest `OfferListed` event: 3 topics, offer id, provider, the largest `OfferInput`, flag.
+    const MAX_OFFER_LISTED_BYTES: usize =
+        3 * 32 + 8 + 20 + (1 + MAX_VENDOR_LEN) + 3 * (2 + MAX_TEXT_LEN) + 4 + 4 + 4 + 16 + 8 + 1;
+    const _: () = assert!(MAX_JOB_CREATED_BYTES <= PAYLOAD_BYTES && MAX_OFFER_LISTED_BYTES <= PAYLOAD_BYTES);
 
     /// Protocol parameters, set by the admin within the bounds above.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,6 +359,32 @@ mod marketplace {
         }
     }
 
+    /// The part of a [`Job`] stored under `jobs`. A job is stored in pieces (core, input,
+    /// best bid, verifier slots, drawn list) because pallet-revive caps a storage value at
+    /// [`PAYLOAD_BYTES`]; [`Job`] is the assembled view messages work on.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[ink::scale_derive(Encode, Decode, TypeInfo)]
+    #[cfg_attr(feature = "std", derive(ink::storage::traits::StorageLayout))]
+    pub struct JobCore {
+        pub renter: Address,
+        pub check_rate_bps: u16,
+        pub state: JobState,
+        pub phase_deadline: BlockNumber,
+        pub escrow: Amount,
+        pub provider: Option<Address>,
+        pub offer_id: Option<u64>,
+        pub gpu_class: u32,
+        pub price_per_unit: Amount,
+        pub lock: Amount,
+        pub provider_commitment: Option<Hash32>,
+        pub provider_root: Option<Hash32>,
+        pub checked: bool,
+        pub check_seed: Hash32,
+        pub round: u8,
+        pub draws: u8,
+        pub drawn_count: u8,
+    }
+
     /// Contract-wide money totals; their sum equals the contract's balance.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     #[ink::scale_derive(Encode, Decode, TypeInfo)]
@@ -375,7 +418,11 @@ mod marketplace {
         total_weight: Amount,
         offers: Mapping<u64, Offer>,
         next_offer_id: u64,
-        jobs: Mapping<u64, Job>,
+        jobs: Mapping<u64, JobCore>,
+        job_inputs: Mapping<u64, JobInput>,
+        best_bids: Mapping<u64, Option<Bid>>,
+        job_verifiers: Mapping<(u64, u8), Option<Verifier>>,
+        drawn: Mapping<(u64, u8), Address>,
         next_job_id: u64,
         withdrawable: Mapping<Address, Amount>,
         price_index: Mapping<u32, Amount>,
@@ -719,6 +766,10 @@ mod marketplace {
                 offers: Mapping::default(),
                 next_offer_id: 0,
                 jobs: Mapping::default(),
+                job_inputs: Mapping::default(),
+                best_bids: Mapping::default(),
+                job_verifiers: Mapping::default(),
+                drawn: Mapping::default(),
                 next_job_id: 0,
                 withdrawable: Mapping::default(),
                 price_index: Mapping::default(),
@@ -819,7 +870,7 @@ mod marketplace {
         /// A job.
         #[ink(message)]
         pub fn job(&self, job_id: u64) -> Option<Job> {
-            self.jobs.get(job_id)
+            self.load_job(job_id).ok()
         }
 
         /// The number of jobs ever created (ids are `0..job_count`).
@@ -1056,7 +1107,8 @@ mod marketplace {
                 drawn: ink::prelude::vec::Vec::new(),
             };
             self.totals.escrow = self.totals.escrow.checked_add(escrow).ok_or(Error::Overflow)?;
-            self.jobs.insert(id, &job);
+            self.job_inputs.insert(id, &job.input);
+            self.store_job(id, &job);
             self.env().emit_event(JobCreated { job_id: id, renter: caller, input, escrow, check_rate_bps, phase_deadline });
             Ok(id)
         }
@@ -1112,7 +1164,7 @@ mod marketplace {
             p.locked += lock;
             self.save_provider(caller, &p);
             job.best_bid = Some(Bid { provider: caller, offer_id, price_per_unit, reputation_score: score, lock });
-            self.jobs.insert(job_id, &job);
+            self.store_job(job_id, &job);
             self.env().emit_event(BidPlaced { job_id, provider: caller, offer_id, price_per_unit });
             Ok(())
         }
@@ -1133,7 +1185,7 @@ mod marketplace {
             let bid = job.best_bid.take().ok_or(Error::NoBids)?;
             let gpu_class = self.offers.get(bid.offer_id).map(|o| o.info.gpu_class).unwrap_or(0);
             self.assign(job_id, &mut job, bid.provider, bid.offer_id, gpu_class, bid.price_per_unit, bid.lock);
-            self.jobs.insert(job_id, &job);
+            self.store_job(job_id, &job);
             Ok(())
         }
 
@@ -1161,7 +1213,7 @@ mod marketplace {
                 return Err(Error::DeadlineTooSoon);
             }
             job.phase_deadline = phase_deadline;
-            self.jobs.insert(job_id, &job);
+            self.store_job(job_id, &job);
             self.env().emit_event(JobCreated {
                 job_id,
                 renter: caller,
@@ -1205,7 +1257,7 @@ mod marketplace {
             p.locked += lock;
             self.save_provider(caller, &p);
             self.assign(job_id, &mut job, caller, offer_id, offer.info.gpu_class, price, lock);
-            self.jobs.insert(job_id, &job);
+            self.store_job(job_id, &job);
             Ok(())
         }
 
@@ -1232,7 +1284,7 @@ mod marketplace {
             job.provider_commitment = Some(commitment);
             job.state = JobState::Committed;
             job.phase_deadline = now.saturating_add(self.params.reveal_window);
-            self.jobs.insert(job_id, &job);
+            self.store_job(job_id, &job);
             self.env().emit_event(ResultCommitted { job_id, provider: caller, commitment });
             Ok(())
         }
@@ -1262,7 +1314,7 @@ mod marketplace {
             let check_seed = Self::sha256(&[&seed, &commitment]);
             let checked = check_decision(&check_seed, job.check_rate_bps);
             self.decide(job_id, &mut job, Some(seed), check_seed, checked);
-            self.jobs.insert(job_id, &job);
+            self.store_job(job_id, &job);
             Ok(())
         }
 
@@ -1290,7 +1342,7 @@ mod marketplace {
             job.verifiers[slot] = Some(v);
             job.state = JobState::Reveal;
             job.phase_deadline = now.saturating_add(self.params.reveal_window);
-            self.jobs.insert(job_id, &job);
+            self.store_job(job_id, &job);
             self.env().emit_event(VerificationCommitted { job_id, verifier: caller, commitment });
             Ok(())
         }
@@ -1338,7 +1390,7 @@ mod marketplace {
                 self.env().emit_event(ResultRevealed { job_id, by: caller, root, is_provider: false });
             }
             self.resolve(job_id, &mut job);
-            self.jobs.insert(job_id, &job);
+            self.store_job(job_id, &job);
             Ok(())
         }
 
@@ -1399,7 +1451,7 @@ mod marketplace {
                 }
                 JobState::Settled | JobState::Refunded | JobState::Slashed => return Err(Error::WrongState),
             }
-            self.jobs.insert(job_id, &job);
+            self.store_job(job_id, &job);
             Ok(())
         }
 
@@ -1512,8 +1564,64 @@ mod marketplace {
             Ok(())
         }
 
+        /// Assembles a job from its stored pieces.
         fn load_job(&self, job_id: u64) -> Result<Job> {
-            self.jobs.get(job_id).ok_or(Error::JobNotFound)
+            let c = self.jobs.get(job_id).ok_or(Error::JobNotFound)?;
+            let input = self.job_inputs.get(job_id).ok_or(Error::JobNotFound)?;
+            let drawn = (0..c.drawn_count).filter_map(|i| self.drawn.get((job_id, i))).collect();
+            Ok(Job {
+                renter: c.renter,
+                input,
+                check_rate_bps: c.check_rate_bps,
+                state: c.state,
+                phase_deadline: c.phase_deadline,
+                escrow: c.escrow,
+                best_bid: self.best_bids.get(job_id).flatten(),
+                provider: c.provider,
+                offer_id: c.offer_id,
+                gpu_class: c.gpu_class,
+                price_per_unit: c.price_per_unit,
+                lock: c.lock,
+                provider_commitment: c.provider_commitment,
+                provider_root: c.provider_root,
+                checked: c.checked,
+                check_seed: c.check_seed,
+                round: c.round,
+                draws: c.draws,
+                verifiers: [
+                    self.job_verifiers.get((job_id, 0)).flatten(),
+                    self.job_verifiers.get((job_id, 1)).flatten(),
+                ],
+                drawn,
+            })
+        }
+
+        /// Stores the pieces of a job that messages change (the input never changes; the
+        /// drawn list is appended to by `draw_verifier`).
+        fn store_job(&mut self, job_id: u64, job: &Job) {
+            let core = JobCore {
+                renter: job.renter,
+                check_rate_bps: job.check_rate_bps,
+                state: job.state,
+                phase_deadline: job.phase_deadline,
+                escrow: job.escrow,
+                provider: job.provider,
+                offer_id: job.offer_id,
+                gpu_class: job.gpu_class,
+                price_per_unit: job.price_per_unit,
+                lock: job.lock,
+                provider_commitment: job.provider_commitment,
+                provider_root: job.provider_root,
+                checked: job.checked,
+                check_seed: job.check_seed,
+                round: job.round,
+                draws: job.draws,
+                drawn_count: job.drawn.len() as u8,
+            };
+            self.jobs.insert(job_id, &core);
+            self.best_bids.insert(job_id, &job.best_bid);
+            self.job_verifiers.insert((job_id, 0), &job.verifiers[0]);
+            self.job_verifiers.insert((job_id, 1), &job.verifiers[1]);
         }
 
         fn credit(&mut self, account: Address, amount: Amount) {
@@ -1659,6 +1767,7 @@ mod marketplace {
             p.locked += bond;
             self.save_provider(account, &p);
             job.verifiers[slot] = Some(Verifier { account, bond, commitment: None, root: None });
+            self.drawn.insert((job_id, job.drawn.len() as u8), &account);
             job.drawn.push(account);
             job.state = JobState::VerifierCommit;
             job.phase_deadline = self.now().saturating_add(self.params.reveal_window);
@@ -2985,6 +3094,99 @@ mod marketplace {
                 assert!(ok_ops.iter().all(|n| *n > 0), "every operation succeeded sometimes: {ok_ops:?}");
                 assert!(settled > 0 && checked_settled > 0 && refunded > 0 && slashed > 0);
             }
+        }
+
+
+        /// Every stored value and every event, at its largest, fits pallet-revive's 416-byte
+        /// payload limit (the off-chain engine does not enforce it; the chain traps).
+        #[ink::test]
+        fn payload_limits() {
+            use ink::scale::Encode;
+            let text = |n: usize| "x".repeat(n);
+            let h = [0xFF; 32];
+            let a = Address::from([0xFF; 20]);
+            let offer = OfferInput {
+                gpu_vendor: text(MAX_VENDOR_LEN),
+                gpu_model: text(MAX_TEXT_LEN),
+                vram_mib: u32::MAX,
+                backend: text(MAX_TEXT_LEN),
+                benchmark_score: u32::MAX,
+                gpu_class: u32::MAX,
+                price_per_unit: Amount::MAX,
+                max_units: u64::MAX,
+                endpoint: text(MAX_TEXT_LEN),
+            };
+            let input = JobInput {
+                spec_hash: h,
+                spec_uri: text(MAX_URI_LEN),
+                work_units: u64::MAX,
+                max_price_per_unit: Amount::MAX,
+                requirements: Requirements { min_vram_mib: 1, min_benchmark_score: 1, gpu_class: Some(1) },
+                deadline: u32::MAX,
+                check_rate_bps: BPS,
+                seed_commitment: h,
+                offer_id: Some(u64::MAX),
+            };
+            let v = Some(Verifier { account: a, bond: Amount::MAX, commitment: Some(h), root: Some(h) });
+            let core = JobCore {
+                renter: a,
+                check_rate_bps: BPS,
+                state: JobState::Reveal,
+                phase_deadline: u32::MAX,
+                escrow: Amount::MAX,
+                provider: Some(a),
+                offer_id: Some(u64::MAX),
+                gpu_class: u32::MAX,
+                price_per_unit: Amount::MAX,
+                lock: Amount::MAX,
+                provider_commitment: Some(h),
+                provider_root: Some(h),
+                checked: true,
+                check_seed: h,
+                round: 2,
+                draws: MAX_DRAWS,
+                drawn_count: 2 * MAX_DRAWS,
+            };
+            let bid = Some(Bid { provider: a, offer_id: 1, price_per_unit: 1, reputation_score: 1, lock: 1 });
+            let provider = Provider { stake: 1, locked: 1, unbonding: 1, unbond_at: 1, index: 1, reputation: Reputation::default() };
+            let stored = [
+                ("Offer", Offer { provider: a, info: offer.clone(), active: true }.encode().len()),
+                ("JobInput", input.encode().len()),
+                ("JobCore", core.encode().len()),
+                ("Option<Bid>", bid.encode().len()),
+                ("Option<Verifier>", v.encode().len()),
+                ("Provider", provider.encode().len()),
+                ("Params", Params::default().encode().len()),
+            ];
+            for (name, len) in stored {
+                assert!(len <= PAYLOAD_BYTES, "{name}: {len} bytes");
+            }
+            let events = [
+                ("JobCreated", 3, JobCreated { job_id: 1, renter: a, input, escrow: 1, check_rate_bps: 1, phase_deadline: 1 }.encode().len()),
+                ("OfferListed", 3, OfferListed { offer_id: 1, provider: a, offer, updated: true }.encode().len()),
+                (
+                    "JobSettled",
+                    4,
+                    JobSettled {
+                        job_id: 1,
+                        renter: a,
+                        provider: a,
+                        root: h,
+                        provider_payout: 1,
+                        verifier_fees: 1,
+                        protocol_fee: 1,
+                        renter_refund: 1,
+                        checked: true,
+                    }
+                    .encode()
+                    .len(),
+                ),
+                ("SeedRevealed", 3, SeedRevealed { job_id: 1, renter: a, seed: Some(h), check_seed: h, checked: true }.encode().len()),
+            ];
+            for (name, topics, len) in events {
+                assert!(topics * 32 + len <= PAYLOAD_BYTES, "{name}: {topics} topics + {len} bytes");
+            }
+            assert!(MAX_JOB_CREATED_BYTES >= 3 * 32 + 8 + 20 + 16 + 2 + 4);
         }
 
         // ---- economics and properties
