@@ -3189,6 +3189,33 @@ mod marketplace {
             assert!(MAX_JOB_CREATED_BYTES >= 3 * 32 + 8 + 20 + 16 + 2 + 4);
         }
 
+
+        #[ink::test]
+        fn value_and_capacity_errors() {
+            let mut m = setup();
+            // More than the accounting type holds.
+            test::set_caller(bob());
+            test::set_value_transferred(U256::from(Amount::MAX) + U256::from(1u8));
+            assert_eq!(m.register_provider(), Err(Error::ValueTooLarge));
+            // Escrow that overflows.
+            as_(alice());
+            assert_eq!(m.required_escrow(3, Amount::MAX / 2), None);
+            let input = JobInput { max_price_per_unit: Amount::MAX / 2, work_units: 3, ..job_input(None, 0, &[1; 32]) };
+            assert_eq!(m.create_job(input), Err(Error::Overflow));
+            // The registry holds MAX_PROVIDERS providers.
+            for i in 0..MAX_PROVIDERS {
+                let mut a = [0x10u8; 20];
+                a[..4].copy_from_slice(&i.to_le_bytes());
+                let who = Address::from(a);
+                test::set_contract_balance(who, U256::from(10 * WND));
+                register(&mut m, who, WND);
+            }
+            assert_eq!(m.provider(Address::from([0x10; 20])).map(|p| p.index), None);
+            test::set_contract_balance(eve(), U256::from(10 * WND));
+            pay(eve(), WND);
+            assert_eq!(m.register_provider(), Err(Error::RegistryFull));
+        }
+
         // ---- economics and properties
 
         /// A tiny deterministic PRNG for the randomized tests.

@@ -173,6 +173,7 @@ async fn marketplace_lifecycles_on_a_real_node() {
     mb.commit_result(job2, result_commitment(b"P", job2, bob.address(), &root, &salt2)).await.unwrap();
     record("reveal_seed (unchecked)", &md.reveal_seed(job2, seed2).await.unwrap());
     let r = mb.reveal_result(job2, root, salt2).await.unwrap();
+    record("reveal_result (provider, unchecked settles)", &r);
     match settled(&r) {
         Some(Event::JobSettled { checked: false, provider_payout, renter_refund, .. }) => {
             assert_eq!((provider_payout, renter_refund), (value - pfee, escrow - value));
@@ -259,6 +260,22 @@ async fn marketplace_lifecycles_on_a_real_node() {
     assert_eq!(j.state, JobState::VerifierCommit);
     invariant(&m).await;
 
+    // ---- 6. open job: reverse auction, closed by anyone after the bid window.
+    let now = dave.finalized_number().await.unwrap();
+    let open = JobInput { offer_id: None, ..job_input(offer_id, 1_000, &[6; 32], now + 60) };
+    let (job6, _) = md.create_job(&open).await.unwrap();
+    record("bid", &mb.bid(job6, offer_id, PRICE / 2).await.unwrap());
+    let j = m.job(job6).await.unwrap().unwrap();
+    assert_eq!(j.best_bid.map(|b| (b.provider, b.price_per_unit)), Some((bob.address(), PRICE / 2)));
+    wait_until_past(&eve, j.phase_deadline).await;
+    let r = me.close_auction(job6).await.unwrap();
+    record("close_auction", &r);
+    let j = m.job(job6).await.unwrap().unwrap();
+    assert_eq!((j.state, j.provider, j.price_per_unit), (JobState::Assigned, Some(bob.address()), PRICE / 2));
+    // Price index of class 14: first clearing PRICE, then 80% · PRICE + 20% · PRICE/2.
+    assert_eq!(m.price_index(14).await.unwrap(), Some(PRICE * 8 / 10 + PRICE / 2 * 2 / 10));
+    invariant(&m).await;
+
     // Everything withdrawable can leave; the contract then holds exactly its stakes,
     // escrows and treasury.
     for c in [&charlie, &dave, &eve] {
@@ -293,10 +310,20 @@ async fn marketplace_lifecycles_on_a_real_node() {
         "reveal_result (provider, settles)",
     ]);
     println!("checked job lifecycle: ref_time {} proof_size {} fees {} plancks", checked.0, checked.1, checked.2);
+    let unchecked = sum(&[
+        "create_job",
+        "accept_job",
+        "commit_result",
+        "reveal_seed (unchecked)",
+        "reveal_result (provider, unchecked settles)",
+    ]);
+    println!("unchecked job lifecycle: ref_time {} proof_size {} fees {} plancks", unchecked.0, unchecked.1, unchecked.2);
     println!("block normal-class limit: ref_time {max_ref} proof_size {max_proof}");
     if max_ref > 0 && max_proof > 0 {
         let per_block = (max_ref / u128::from(checked.0)).min(max_proof / u128::from(checked.1));
         println!("checked jobs per block (all 7 transactions each): {per_block}");
+        let per_block = (max_ref / u128::from(unchecked.0)).min(max_proof / u128::from(unchecked.1));
+        println!("unchecked jobs per block (all 5 transactions each): {per_block}");
     }
     let _ = chain::revive::PALLET;
 }
