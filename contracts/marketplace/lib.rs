@@ -320,19 +320,19 @@ mod marketplace {
         pub root: Option<Hash32>,
     }
 
-    /// A job and everything its lifecycle has recorded.
+    /// The lifecycle part of a job, stored under `jobs`. A job is stored in pieces (this
+    /// core, its input, best bid, verifier slots and drawn list) because pallet-revive caps a
+    /// storage value at [`PAYLOAD_BYTES`]; [`Job`] assembles them.
     #[derive(Debug, Clone, PartialEq, Eq)]
     #[ink::scale_derive(Encode, Decode, TypeInfo)]
     #[cfg_attr(feature = "std", derive(ink::storage::traits::StorageLayout))]
-    pub struct Job {
+    pub struct JobCore {
         pub renter: Address,
-        pub input: JobInput,
         pub check_rate_bps: u16,
         pub state: JobState,
         pub phase_deadline: BlockNumber,
         /// Escrow still held for this job.
         pub escrow: Amount,
-        pub best_bid: Option<Bid>,
         pub provider: Option<Address>,
         pub offer_id: Option<u64>,
         pub gpu_class: u32,
@@ -347,9 +347,35 @@ mod marketplace {
         pub round: u8,
         /// Verifiers drawn in the current round.
         pub draws: u8,
+        /// Length of the job's drawn list.
+        pub drawn_count: u8,
+    }
+
+    /// A job and everything its lifecycle has recorded, assembled from its stored pieces.
+    /// The core's fields read and write through `Deref`.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[ink::scale_derive(Encode, Decode, TypeInfo)]
+    #[cfg_attr(feature = "std", derive(ink::storage::traits::StorageLayout))]
+    pub struct Job {
+        pub core: JobCore,
+        pub input: JobInput,
+        pub best_bid: Option<Bid>,
         pub verifiers: [Option<Verifier>; 2],
         /// Every verifier ever drawn for this job (at most 2 × MAX_DRAWS); none is drawn twice.
         pub drawn: ink::prelude::vec::Vec<Address>,
+    }
+
+    impl core::ops::Deref for Job {
+        type Target = JobCore;
+        fn deref(&self) -> &JobCore {
+            &self.core
+        }
+    }
+
+    impl core::ops::DerefMut for Job {
+        fn deref_mut(&mut self) -> &mut JobCore {
+            &mut self.core
+        }
     }
 
     impl Job {
@@ -357,32 +383,6 @@ mod marketplace {
         pub fn value(&self) -> Amount {
             self.price_per_unit.saturating_mul(Amount::from(self.input.work_units))
         }
-    }
-
-    /// The part of a [`Job`] stored under `jobs`. A job is stored in pieces (core, input,
-    /// best bid, verifier slots, drawn list) because pallet-revive caps a storage value at
-    /// [`PAYLOAD_BYTES`]; [`Job`] is the assembled view messages work on.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    #[ink::scale_derive(Encode, Decode, TypeInfo)]
-    #[cfg_attr(feature = "std", derive(ink::storage::traits::StorageLayout))]
-    pub struct JobCore {
-        pub renter: Address,
-        pub check_rate_bps: u16,
-        pub state: JobState,
-        pub phase_deadline: BlockNumber,
-        pub escrow: Amount,
-        pub provider: Option<Address>,
-        pub offer_id: Option<u64>,
-        pub gpu_class: u32,
-        pub price_per_unit: Amount,
-        pub lock: Amount,
-        pub provider_commitment: Option<Hash32>,
-        pub provider_root: Option<Hash32>,
-        pub checked: bool,
-        pub check_seed: Hash32,
-        pub round: u8,
-        pub draws: u8,
-        pub drawn_count: u8,
     }
 
     /// Contract-wide money totals; their sum equals the contract's balance.
@@ -1085,24 +1085,27 @@ mod marketplace {
             self.next_job_id += 1;
             let state = if input.offer_id.is_some() { JobState::AwaitingAccept } else { JobState::Open };
             let job = Job {
-                renter: caller,
+                core: JobCore {
+                    renter: caller,
+                    check_rate_bps,
+                    state,
+                    phase_deadline,
+                    escrow,
+                    provider: None,
+                    offer_id: None,
+                    gpu_class: 0,
+                    price_per_unit: 0,
+                    lock: 0,
+                    provider_commitment: None,
+                    provider_root: None,
+                    checked: false,
+                    check_seed: [0; 32],
+                    round: 0,
+                    draws: 0,
+                    drawn_count: 0,
+                },
                 input: input.clone(),
-                check_rate_bps,
-                state,
-                phase_deadline,
-                escrow,
                 best_bid: None,
-                provider: None,
-                offer_id: None,
-                gpu_class: 0,
-                price_per_unit: 0,
-                lock: 0,
-                provider_commitment: None,
-                provider_root: None,
-                checked: false,
-                check_seed: [0; 32],
-                round: 0,
-                draws: 0,
                 verifiers: [None, None],
                 drawn: ink::prelude::vec::Vec::new(),
             };
@@ -1566,59 +1569,17 @@ mod marketplace {
 
         /// Assembles a job from its stored pieces.
         fn load_job(&self, job_id: u64) -> Result<Job> {
-            let c = self.jobs.get(job_id).ok_or(Error::JobNotFound)?;
+            let core = self.jobs.get(job_id).ok_or(Error::JobNotFound)?;
             let input = self.job_inputs.get(job_id).ok_or(Error::JobNotFound)?;
-            let drawn = (0..c.drawn_count).filter_map(|i| self.drawn.get((job_id, i))).collect();
-            Ok(Job {
-                renter: c.renter,
-                input,
-                check_rate_bps: c.check_rate_bps,
-                state: c.state,
-                phase_deadline: c.phase_deadline,
-                escrow: c.escrow,
-                best_bid: self.best_bids.get(job_id).flatten(),
-                provider: c.provider,
-                offer_id: c.offer_id,
-                gpu_class: c.gpu_class,
-                price_per_unit: c.price_per_unit,
-                lock: c.lock,
-                provider_commitment: c.provider_commitment,
-                provider_root: c.provider_root,
-                checked: c.checked,
-                check_seed: c.check_seed,
-                round: c.round,
-                draws: c.draws,
-                verifiers: [
-                    self.job_verifiers.get((job_id, 0)).flatten(),
-                    self.job_verifiers.get((job_id, 1)).flatten(),
-                ],
-                drawn,
-            })
+            let drawn = (0..core.drawn_count).filter_map(|i| self.drawn.get((job_id, i))).collect();
+            let slot = |i: u8| self.job_verifiers.get((job_id, i)).flatten();
+            Ok(Job { core, input, best_bid: self.best_bids.get(job_id).flatten(), verifiers: [slot(0), slot(1)], drawn })
         }
 
         /// Stores the pieces of a job that messages change (the input never changes; the
         /// drawn list is appended to by `draw_verifier`).
         fn store_job(&mut self, job_id: u64, job: &Job) {
-            let core = JobCore {
-                renter: job.renter,
-                check_rate_bps: job.check_rate_bps,
-                state: job.state,
-                phase_deadline: job.phase_deadline,
-                escrow: job.escrow,
-                provider: job.provider,
-                offer_id: job.offer_id,
-                gpu_class: job.gpu_class,
-                price_per_unit: job.price_per_unit,
-                lock: job.lock,
-                provider_commitment: job.provider_commitment,
-                provider_root: job.provider_root,
-                checked: job.checked,
-                check_seed: job.check_seed,
-                round: job.round,
-                draws: job.draws,
-                drawn_count: job.drawn.len() as u8,
-            };
-            self.jobs.insert(job_id, &core);
+            self.jobs.insert(job_id, &job.core);
             self.best_bids.insert(job_id, &job.best_bid);
             self.job_verifiers.insert((job_id, 0), &job.verifiers[0]);
             self.job_verifiers.insert((job_id, 1), &job.verifiers[1]);
@@ -1767,8 +1728,9 @@ mod marketplace {
             p.locked += bond;
             self.save_provider(account, &p);
             job.verifiers[slot] = Some(Verifier { account, bond, commitment: None, root: None });
-            self.drawn.insert((job_id, job.drawn.len() as u8), &account);
+            self.drawn.insert((job_id, job.drawn_count), &account);
             job.drawn.push(account);
+            job.drawn_count += 1;
             job.state = JobState::VerifierCommit;
             job.phase_deadline = self.now().saturating_add(self.params.reveal_window);
             self.env().emit_event(VerifierDrawn {

@@ -233,16 +233,14 @@ pub struct Verifier {
     pub root: Option<Hash32>,
 }
 
-/// `marketplace::Job`.
+/// `marketplace::JobCore`: the lifecycle part of a job.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
-pub struct Job {
+pub struct JobCore {
     pub renter: H160,
-    pub input: JobInput,
     pub check_rate_bps: u16,
     pub state: JobState,
     pub phase_deadline: u32,
     pub escrow: Amount,
-    pub best_bid: Option<Bid>,
     pub provider: Option<H160>,
     pub offer_id: Option<u64>,
     pub gpu_class: u32,
@@ -254,8 +252,24 @@ pub struct Job {
     pub check_seed: Hash32,
     pub round: u8,
     pub draws: u8,
+    pub drawn_count: u8,
+}
+
+/// `marketplace::Job`: the assembled job; the core's fields read through `Deref`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+pub struct Job {
+    pub core: JobCore,
+    pub input: JobInput,
+    pub best_bid: Option<Bid>,
     pub verifiers: [Option<Verifier>; 2],
     pub drawn: Vec<H160>,
+}
+
+impl std::ops::Deref for Job {
+    type Target = JobCore;
+    fn deref(&self) -> &JobCore {
+        &self.core
+    }
 }
 
 impl Job {
