@@ -49,6 +49,12 @@ impl<'a> Marketplace<'a> {
         Ok(m)
     }
 
+    /// A handle to `address` without checking its interface version (for long-running
+    /// services that check once at start-up).
+    pub fn unchecked(chain: &'a Chain, address: H160) -> Self {
+        Self { chain, address }
+    }
+
     /// The same contract through another signer's connection.
     pub fn with<'b>(&self, chain: &'b Chain) -> Marketplace<'b> {
         Marketplace { chain, address: self.address }

@@ -4,7 +4,9 @@
 //! - [`chain`] is the only module that builds extrinsics, runs dry-runs or decodes events.
 //! - [`marketplace`] (re-exported from `chain`) mirrors the contract's messages and events.
 //! - [`Marketplace`] is the typed handle over one deployed contract.
+//! - [`blob`] is the content-addressed store for specs, inputs and outputs.
 
+pub mod blob;
 pub mod chain;
 pub mod contract;
 
