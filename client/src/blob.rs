@@ -53,6 +53,32 @@ pub trait BlobStore: Send + Sync {
     /// # Errors
     /// [`BlobError::NotFound`], [`BlobError::HashMismatch`], I/O errors.
     fn get(&self, h: &[u8; 32]) -> Result<Vec<u8>, BlobError>;
+
+    /// Stores a job output under its Merkle root (what the provider reveals on chain).
+    ///
+    /// # Errors
+    /// The backend's I/O errors.
+    fn put_output(&self, root: &[u8; 32], data: &[u8]) -> Result<(), BlobError>;
+
+    /// Fetches the output stored under Merkle root `root`, unchecked: callers check it with
+    /// `capacloud_executor::merkle` (see [`fetch_verified_output`]).
+    ///
+    /// # Errors
+    /// [`BlobError::NotFound`], I/O errors.
+    fn get_output_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError>;
+}
+
+/// Fetches the output committed to by `root` and checks it against the root.
+///
+/// # Errors
+/// [`BlobError::NotFound`]; [`BlobError::HashMismatch`] when the data's Merkle root differs.
+pub fn fetch_verified_output(store: &dyn BlobStore, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
+    let data = store.get_output_unchecked(root)?;
+    let actual = capacloud_executor::merkle::commit(&data, capacloud_executor::merkle::DEFAULT_CHUNK).root;
+    if &actual != root {
+        return Err(BlobError::HashMismatch { name: format!("output {}", hex::encode(root)), actual: hex::encode(actual) });
+    }
+    Ok(data)
 }
 
 /// Blobs as files in one directory.
@@ -73,25 +99,43 @@ impl LocalStore {
     }
 }
 
-impl BlobStore for LocalStore {
-    fn put(&self, data: &[u8]) -> Result<[u8; 32], BlobError> {
-        let h = sha256(data);
-        let path = self.dir.join(hex::encode(h));
+impl LocalStore {
+    fn write_atomically(&self, name: &str, data: &[u8]) -> Result<(), BlobError> {
+        let path = self.dir.join(name);
         if !path.exists() {
             let tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
             std::fs::write(tmp.path(), data)?;
             tmp.persist(&path).map_err(|e| BlobError::Io(e.error))?;
         }
+        Ok(())
+    }
+
+    fn read(&self, name: &str, uri: String) -> Result<Vec<u8>, BlobError> {
+        match std::fs::read(self.dir.join(name)) {
+            Ok(d) => Ok(d),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(uri)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl BlobStore for LocalStore {
+    fn put(&self, data: &[u8]) -> Result<[u8; 32], BlobError> {
+        let h = sha256(data);
+        self.write_atomically(&hex::encode(h), data)?;
         Ok(h)
     }
 
+    fn put_output(&self, root: &[u8; 32], data: &[u8]) -> Result<(), BlobError> {
+        self.write_atomically(&format!("output-{}", hex::encode(root)), data)
+    }
+
+    fn get_output_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
+        self.read(&format!("output-{}", hex::encode(root)), format!("output {}", hex::encode(root)))
+    }
+
     fn get(&self, h: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
-        let name = hex::encode(h);
-        let data = match std::fs::read(self.dir.join(&name)) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound(uri(h))),
-            Err(e) => return Err(e.into()),
-        };
+        let data = self.read(&hex::encode(h), uri(h))?;
         let actual = sha256(&data);
         if &actual != h {
             return Err(BlobError::HashMismatch { name: uri(h), actual: hex::encode(actual) });
@@ -114,6 +158,19 @@ mod tests {
         std::fs::write(dir.path().join(hex::encode(h)), b"tampered").unwrap();
         assert!(matches!(store.get(&h), Err(BlobError::HashMismatch { .. })));
         assert!(matches!(store.get(&[0; 32]), Err(BlobError::NotFound(_))));
+    }
+
+    #[test]
+    fn outputs_are_checked_against_their_merkle_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        let data = vec![7u8; 10_000];
+        let root = capacloud_executor::merkle::commit(&data, capacloud_executor::merkle::DEFAULT_CHUNK).root;
+        store.put_output(&root, &data).unwrap();
+        assert_eq!(fetch_verified_output(&store, &root).unwrap(), data);
+        std::fs::write(dir.path().join(format!("output-{}", hex::encode(root))), vec![8u8; 10_000]).unwrap();
+        assert!(matches!(fetch_verified_output(&store, &root), Err(BlobError::HashMismatch { .. })));
+        assert!(matches!(fetch_verified_output(&store, &[1; 32]), Err(BlobError::NotFound(_))));
     }
 
     #[test]

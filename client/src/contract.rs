@@ -148,10 +148,15 @@ impl<'a> Marketplace<'a> {
     pub async fn complete_unstake(&self) -> Result<Receipt, ChainError> {
         self.write(msg::COMPLETE_UNSTAKE, (), 0).await
     }
-    /// Lists an offer; returns its id with the receipt.
+    /// Lists an offer; returns its id (from the `OfferListed` event: the dry-run's id can
+    /// be taken by a concurrent listing) with the receipt.
     pub async fn list_offer(&self, offer: &OfferInput) -> Result<(u64, Receipt), ChainError> {
         let r = self.write(msg::LIST_OFFER, offer, 0).await?;
-        Ok((Self::returned(&r)?, r))
+        let id = r.events.iter().find_map(|e| match &e.decoded {
+            Some(Event::OfferListed { offer_id, updated: false, .. }) if e.contract == self.address => Some(*offer_id),
+            _ => None,
+        });
+        Ok((id.ok_or_else(|| ChainError::Unexpected("list_offer emitted no OfferListed".into()))?, r))
     }
     pub async fn update_offer(&self, offer_id: u64, offer: &OfferInput) -> Result<Receipt, ChainError> {
         self.write(msg::UPDATE_OFFER, (offer_id, offer), 0).await
@@ -166,7 +171,12 @@ impl<'a> Marketplace<'a> {
             .await?
             .ok_or_else(|| ChainError::Unexpected("escrow overflows".into()))?;
         let r = self.write(msg::CREATE_JOB, input, escrow).await?;
-        Ok((Self::returned(&r)?, r))
+        // The id comes from the event: the dry-run's id can be taken by a concurrent job.
+        let id = r.events.iter().find_map(|e| match &e.decoded {
+            Some(Event::JobCreated { job_id, .. }) if e.contract == self.address => Some(*job_id),
+            _ => None,
+        });
+        Ok((id.ok_or_else(|| ChainError::Unexpected("create_job emitted no JobCreated".into()))?, r))
     }
     pub async fn bid(&self, job_id: u64, offer_id: u64, price_per_unit: Amount) -> Result<Receipt, ChainError> {
         self.write(msg::BID, (job_id, offer_id, price_per_unit), 0).await

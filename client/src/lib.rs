@@ -5,10 +5,12 @@
 //! - [`marketplace`] (re-exported from `chain`) mirrors the contract's messages and events.
 //! - [`Marketplace`] is the typed handle over one deployed contract.
 //! - [`blob`] is the content-addressed store for specs, inputs and outputs.
+//! - [`renter`] builds, checks, submits and follows jobs.
 
 pub mod blob;
 pub mod chain;
 pub mod contract;
+pub mod renter;
 
 pub use chain::marketplace;
 pub use contract::Marketplace;

@@ -5,7 +5,9 @@
 
 use anyhow::{Context, Result};
 use capacloud_client::chain::{self, Chain, ChainError};
-use capacloud_client::marketplace::Params;
+use capacloud_client::blob::{self, LocalStore};
+use capacloud_client::marketplace::{Job, JobState, OfferInput, Params, Requirements, UNITS_PER_PLANCK};
+use capacloud_client::renter::{self, RenterError, Terms};
 use capacloud_client::{contract, Marketplace};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -65,6 +67,141 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// List active offers with their providers' reputation, cheapest first.
+    Offers {
+        #[arg(long, env = "CAPACLOUD_CONTRACT")]
+        contract: String,
+        /// Sort by price, or by price per benchmark point.
+        #[arg(long, value_enum, default_value = "price")]
+        sort: OfferSort,
+    },
+    /// Jobs: submit, inspect, list.
+    Job {
+        #[arg(long, env = "CAPACLOUD_CONTRACT", global = true)]
+        contract: Option<String>,
+        #[command(subcommand)]
+        cmd: JobCmd,
+    },
+    /// Withdraw the signer's whole withdrawable balance.
+    Withdraw {
+        #[arg(long, env = "CAPACLOUD_CONTRACT")]
+        contract: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OfferSort {
+    Price,
+    PricePerScore,
+}
+
+#[derive(Subcommand)]
+enum JobCmd {
+    /// Submit a job (a library workload or custom WGSL), follow it to the end, and fetch
+    /// the output checked against the provider's revealed Merkle root.
+    Submit {
+        /// Library workload: matmul, sha256, mandelbrot, dot-i8.
+        #[arg(long, conflicts_with = "wgsl")]
+        workload: Option<String>,
+        /// Workload size (its meaning depends on the workload).
+        #[arg(long, default_value_t = 256)]
+        size: u32,
+        /// Custom WGSL file.
+        #[arg(long)]
+        wgsl: Option<PathBuf>,
+        #[arg(long, default_value = "main")]
+        entry: String,
+        /// Workgroups to dispatch, x,y,z (custom WGSL).
+        #[arg(long, value_delimiter = ',', default_value = "1,1,1")]
+        workgroups: Vec<u32>,
+        /// Input buffer BINDING=FILE (custom WGSL; repeatable).
+        #[arg(long = "input", value_parser = parse_binding_file)]
+        inputs: Vec<(u32, PathBuf)>,
+        /// Output buffer BINDING=BYTES (custom WGSL; repeatable).
+        #[arg(long = "output", value_parser = parse_binding_len)]
+        outputs: Vec<(u32, u64)>,
+        /// Work units (custom WGSL; library workloads price themselves).
+        #[arg(long, default_value_t = 1)]
+        units: u64,
+        /// Hire this offer directly; without it the job is auctioned.
+        #[arg(long)]
+        offer: Option<u64>,
+        /// Highest price per work unit, in contract units (10^-18 WND).
+        #[arg(long)]
+        max_price: u128,
+        /// Spot-check rate in basis points (0 = the contract's default).
+        #[arg(long, default_value_t = 0)]
+        check_rate_bps: u16,
+        /// Blocks until the provider must commit.
+        #[arg(long, default_value_t = 60)]
+        deadline_blocks: u32,
+        /// Directory of the content-addressed blob store.
+        #[arg(long, env = "CAPACLOUD_BLOBS")]
+        blobs: PathBuf,
+        /// Write the Mandelbrot output as a PNG here.
+        #[arg(long)]
+        png: Option<PathBuf>,
+        /// Seconds to wait for the job to end.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Show one job.
+    Status { id: u64 },
+    /// List all jobs.
+    List,
+}
+
+fn parse_binding_file(s: &str) -> Result<(u32, PathBuf), String> {
+    let (b, f) = s.split_once('=').ok_or("expected BINDING=FILE")?;
+    Ok((b.parse().map_err(|_| format!("`{b}` is not a binding number"))?, PathBuf::from(f)))
+}
+
+fn parse_binding_len(s: &str) -> Result<(u32, u64), String> {
+    let (b, n) = s.split_once('=').ok_or("expected BINDING=BYTES")?;
+    Ok((
+        b.parse().map_err(|_| format!("`{b}` is not a binding number"))?,
+        n.parse().map_err(|_| format!("`{n}` is not a byte count"))?,
+    ))
+}
+
+/// One line of `capacloud offers`.
+#[derive(serde::Serialize)]
+struct OfferRow {
+    offer_id: u64,
+    provider: H160,
+    reputation_score: u32,
+    #[serde(flatten)]
+    offer: OfferInput,
+}
+
+/// A job as the CLI shows it.
+#[derive(serde::Serialize)]
+struct JobView {
+    job_id: u64,
+    state: JobState,
+    renter: H160,
+    provider: Option<H160>,
+    price_per_unit: u128,
+    work_units: u64,
+    checked: bool,
+    root: Option<String>,
+    verifiers: Vec<H160>,
+}
+
+impl JobView {
+    fn of(job_id: u64, j: &Job) -> Self {
+        Self {
+            job_id,
+            state: j.state,
+            renter: j.renter,
+            provider: j.provider,
+            price_per_unit: j.price_per_unit,
+            work_units: j.input.work_units,
+            checked: j.checked,
+            root: j.provider_root.map(hex::encode),
+            verifiers: j.verifiers.iter().flatten().map(|v| v.account).collect(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -81,6 +218,10 @@ enum Output {
     Params { contract: H160, admin: H160, params: Params },
     Called { receipt: chain::Receipt },
     Address { account: String, h160: H160 },
+    Offers { offers: Vec<OfferRow> },
+    Job { job: JobView, output_bytes: Option<usize>, png: Option<PathBuf> },
+    Jobs { jobs: Vec<JobView> },
+    Withdrawn { amount: u128, receipt: chain::Receipt },
 }
 
 impl Output {
@@ -104,8 +245,54 @@ impl Output {
                 println!("account    {account}");
                 println!("h160       {h160:?}");
             }
+            Output::Offers { offers } => {
+                println!("{:>5}  {:<42}  {:>6}  {:<28}  {:>8}  {:>5}  {:>22}", "offer", "provider", "rep", "gpu", "score", "class", "price/unit");
+                for o in offers {
+                    let gpu = format!("{} {}", o.offer.gpu_vendor, o.offer.gpu_model);
+                    println!(
+                        "{:>5}  {:<42}  {:>6}  {:<28}  {:>8}  {:>5}  {:>22}",
+                        o.offer_id,
+                        format!("{:?}", o.provider),
+                        o.reputation_score,
+                        gpu,
+                        o.offer.benchmark_score,
+                        o.offer.gpu_class,
+                        o.offer.price_per_unit
+                    );
+                }
+            }
+            Output::Job { job, output_bytes, png } => {
+                print_jobs(std::slice::from_ref(job));
+                if let Some(n) = output_bytes {
+                    println!("output     {n} bytes, checked against the revealed Merkle root");
+                }
+                if let Some(p) = png {
+                    println!("png        {}", p.display());
+                }
+            }
+            Output::Jobs { jobs } => print_jobs(jobs),
+            Output::Withdrawn { amount, receipt } => {
+                println!("withdrawn  {amount} contract units ({} plancks)", amount / UNITS_PER_PLANCK);
+                print_receipt(receipt);
+            }
         }
         Ok(())
+    }
+}
+
+fn print_jobs(jobs: &[JobView]) {
+    println!("{:>4}  {:<14}  {:<42}  {:>20}  {:>6}  {:>7}", "job", "state", "provider", "price/unit", "units", "checked");
+    for j in jobs {
+        let provider = j.provider.map(|p| format!("{p:?}")).unwrap_or_else(|| "-".into());
+        println!(
+            "{:>4}  {:<14}  {:<42}  {:>20}  {:>6}  {:>7}",
+            j.job_id,
+            format!("{:?}", j.state),
+            provider,
+            j.price_per_unit,
+            j.work_units,
+            j.checked
+        );
     }
 }
 
@@ -151,6 +338,17 @@ fn classify(e: ChainError) -> anyhow::Error {
     }
 }
 
+/// Renter errors: a bad spec, file or workload is input; the chain part is classified.
+fn classify_renter(e: RenterError) -> anyhow::Error {
+    match e {
+        RenterError::Chain(c) => classify(c),
+        e @ (RenterError::UnknownWorkload(_) | RenterError::BadSpec(_) | RenterError::File { .. } | RenterError::NoOutput) => {
+            bad(e.to_string())
+        }
+        e => anyhow::Error::new(e),
+    }
+}
+
 async fn run(cli: Cli) -> Result<Output> {
     let signer = chain::keypair_from_uri(&cli.suri).map_err(classify)?;
     if let Cmd::Keys { cmd: KeysCmd::Address } = cli.cmd {
@@ -166,7 +364,30 @@ async fn run(cli: Cli) -> Result<Output> {
         _ => None,
     };
     let contract_addr = match &cli.cmd {
-        Cmd::Params { contract } | Cmd::SetParams { contract, .. } => Some(parse_h160(contract)?),
+        Cmd::Params { contract }
+        | Cmd::SetParams { contract, .. }
+        | Cmd::Offers { contract, .. }
+        | Cmd::Withdraw { contract } => Some(parse_h160(contract)?),
+        Cmd::Job { contract, .. } => {
+            Some(parse_h160(contract.as_deref().ok_or_else(|| bad("--contract (or CAPACLOUD_CONTRACT) is required"))?)?)
+        }
+        _ => None,
+    };
+    // A job is built and checked (WGSL, bindings, inputs) before anything touches the chain.
+    let bundle = match &cli.cmd {
+        Cmd::Job { cmd: JobCmd::Submit { workload, size, wgsl, entry, workgroups, inputs, outputs, units, .. }, .. } => {
+            let b = match (workload, wgsl) {
+                (Some(name), None) => renter::library_job(name, *size, 1),
+                (None, Some(path)) => {
+                    let wg: [u32; 3] = workgroups.as_slice().try_into().map_err(|_| bad("--workgroups takes x,y,z"))?;
+                    renter::custom_job(path, entry, wg, inputs, outputs, *units)
+                }
+                _ => return Err(bad("give --workload NAME or --wgsl FILE")),
+            }
+            .map_err(classify_renter)?;
+            renter::check(&b).map_err(classify_renter)?;
+            Some(b)
+        }
         _ => None,
     };
     let chain = Chain::connect(&cli.url, signer).await.map_err(classify)?;
@@ -203,6 +424,87 @@ async fn run(cli: Cli) -> Result<Output> {
             Ok(Output::Called { receipt })
         }
         Cmd::Keys { .. } => unreachable!("handled before connecting"),
+        Cmd::Offers { sort, .. } => {
+            let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
+            let mut offers = Vec::new();
+            for id in 0..m.offer_count().await.map_err(classify)? {
+                let Some(o) = m.offer(id).await.map_err(classify)? else { continue };
+                if !o.active {
+                    continue;
+                }
+                let reputation_score = m.reputation_score(o.provider).await.map_err(classify)?;
+                offers.push(OfferRow { offer_id: id, provider: o.provider, reputation_score, offer: o.info });
+            }
+            match sort {
+                OfferSort::Price => offers.sort_by_key(|o| o.offer.price_per_unit),
+                OfferSort::PricePerScore => {
+                    offers.sort_by_key(|o| o.offer.price_per_unit / u128::from(o.offer.benchmark_score.max(1)))
+                }
+            }
+            Ok(Output::Offers { offers })
+        }
+        Cmd::Withdraw { .. } => {
+            let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
+            let (amount, receipt) = m.withdraw().await.map_err(classify)?;
+            Ok(Output::Withdrawn { amount, receipt })
+        }
+        Cmd::Job { cmd, .. } => {
+            let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
+            match cmd {
+                JobCmd::Status { id } => {
+                    let j = m.job(id).await.map_err(classify)?.ok_or_else(|| bad(format!("no job {id}")))?;
+                    Ok(Output::Job { job: JobView::of(id, &j), output_bytes: None, png: None })
+                }
+                JobCmd::List => {
+                    let mut jobs = Vec::new();
+                    for id in 0..m.job_count().await.map_err(classify)? {
+                        if let Some(j) = m.job(id).await.map_err(classify)? {
+                            jobs.push(JobView::of(id, &j));
+                        }
+                    }
+                    Ok(Output::Jobs { jobs })
+                }
+                JobCmd::Submit { offer, max_price, check_rate_bps, deadline_blocks, blobs, png, timeout, .. } => {
+                    let bundle = bundle.expect("built above");
+                    let store = LocalStore::new(&blobs).map_err(|e| bad(format!("blob store {}: {e}", blobs.display())))?;
+                    let terms = Terms {
+                        offer_id: offer,
+                        max_price_per_unit: max_price,
+                        check_rate_bps,
+                        deadline_blocks,
+                        requirements: Requirements::default(),
+                    };
+                    let seed = renter::random_seed().map_err(classify_renter)?;
+                    let now = chain.finalized_number().await.map_err(classify)?;
+                    let id = renter::submit(&m, &store, &bundle, &terms, &seed, now).await.map_err(classify_renter)?;
+                    let bar = indicatif::ProgressBar::new_spinner();
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    bar.set_message(format!("job {id}: submitted"));
+                    let job = renter::follow(&m, id, &seed, std::time::Duration::from_secs(timeout), |s| {
+                        bar.set_message(format!("job {id}: {s:?}"))
+                    })
+                    .await
+                    .map_err(classify_renter)?;
+                    bar.finish_and_clear();
+                    let mut output_bytes = None;
+                    let mut png_out = None;
+                    if let (JobState::Settled, Some(root)) = (job.state, job.provider_root) {
+                        let output = blob::fetch_verified_output(&store, &root)?;
+                        output_bytes = Some(output.len());
+                        if let (Some(path), Some((w, p))) = (png, bundle.library.as_ref()) {
+                            if w.name() == "mandelbrot" {
+                                let words = capacloud_executor::workloads::bytes_to_words(&output);
+                                let u = p.uniform_words();
+                                let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                                capacloud_executor::workloads::mandelbrot::write_png(file, &words, u[0], u[1], u[2])?;
+                                png_out = Some(path);
+                            }
+                        }
+                    }
+                    Ok(Output::Job { job: JobView::of(id, &job), output_bytes, png: png_out })
+                }
+            }
+        }
     }
 }
 

@@ -182,6 +182,19 @@ fn check_bindings(spec: &JobSpec, used: &BTreeMap<u32, Slot>) -> Result<(), Exec
     Ok(())
 }
 
+/// Everything that can be checked about a spec without a device: its fields and limits,
+/// the WGSL (parse and validation, with line and column), and its bindings against the
+/// entry point's reflection. Renters run it before submitting; workers again before running.
+///
+/// # Errors
+/// [`ExecError::Spec`], [`ExecError::WgslParse`], [`ExecError::WgslInvalid`],
+/// [`ExecError::NoEntryPoint`], and the binding errors.
+pub fn check_spec(spec: &JobSpec, limits: &SpecLimits) -> Result<(), ExecError> {
+    spec.check(limits)?;
+    let (module, info) = validate_wgsl(&spec.wgsl)?;
+    check_bindings(spec, &reflect(&module, &info, &spec.entry_point)?)
+}
+
 /// Checks each input's length and sha256 against the spec.
 ///
 /// # Errors
@@ -225,12 +238,10 @@ impl<'g> Plan<'g> {
         if gpu.is_lost() {
             return Err(ExecError::DeviceLost);
         }
-        spec.check(&limits.spec)?;
         if checks == Checks::TrustedLibraryKernel && !crate::workloads::trusted_without_checks(spec) {
             return Err(ExecError::UntrustedKernel);
         }
-        let (module, info) = validate_wgsl(&spec.wgsl)?;
-        check_bindings(spec, &reflect(&module, &info, &spec.entry_point)?)?;
+        check_spec(spec, &limits.spec)?;
         check_inputs(spec, inputs)?;
         let max_dim = gpu.limits.max_compute_workgroups_per_dimension;
         for (dim, &n) in spec.workgroups.iter().enumerate() {

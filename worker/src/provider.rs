@@ -229,7 +229,7 @@ impl<'a> Worker<'a> {
                 .await
                 .map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })?
                 .map_err(|source| WorkerError::Exec { job: id, source })?;
-            self.blobs.put(&exec.output)?;
+            self.blobs.put_output(&exec.commitment.root, &exec.output)?;
             exec.commitment.root
         };
         let c = Computed { root, salt };

@@ -1,0 +1,198 @@
+//! The renter's side of a job: build a spec (library workload or custom WGSL), check it
+//! before anything is signed, store spec and inputs content-addressed, create the job with
+//! escrow and a seed commitment, reveal the seed when the provider has committed, and fetch
+//! the output checked against the revealed Merkle root.
+
+use crate::blob::{self, BlobError, BlobStore};
+use crate::chain::ChainError;
+use crate::marketplace::{seed_commitment, Amount, Hash32, Job, JobInput, JobState, Requirements};
+use crate::Marketplace;
+use capacloud_executor::exec::{self, ExecError};
+use capacloud_executor::spec::{sha256, Binding, BindingKind, Determinism, InputRef, JobSpec, SpecLimits, FORMAT_VERSION};
+use capacloud_executor::workloads::{self, Prepared};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Why a job could not be built, submitted or followed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenterError {
+    #[error("unknown workload `{0}` (known: {names})", names = workloads::NAMES.join(", "))]
+    UnknownWorkload(String),
+    #[error("the job spec is invalid: {0}")]
+    BadSpec(#[from] ExecError),
+    #[error("cannot read {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a custom job needs at least one --output")]
+    NoOutput,
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("no randomness for the seed: {0}")]
+    Random(String),
+    #[error("job {job} did not end within {waited:?} (state {state:?})")]
+    Timeout { job: u64, waited: Duration, state: JobState },
+}
+
+/// A spec with its inputs, ready to submit.
+pub struct JobBundle {
+    pub spec: JobSpec,
+    pub inputs: BTreeMap<u32, Vec<u8>>,
+    /// The library job it came from (for its CPU reference), if any.
+    pub library: Option<(Box<dyn workloads::Workload>, Prepared)>,
+}
+
+/// A library workload by name (see `capacloud_executor::workloads::by_name`).
+///
+/// # Errors
+/// [`RenterError::UnknownWorkload`].
+pub fn library_job(name: &str, size: u32, seed: u64) -> Result<JobBundle, RenterError> {
+    let w = workloads::by_name(name, size, seed).ok_or_else(|| RenterError::UnknownWorkload(name.into()))?;
+    let p = w.prepare();
+    let (spec, inputs) = p.to_job();
+    Ok(JobBundle { spec, inputs, library: Some((w, p)) })
+}
+
+/// A custom WGSL job: inputs from files, outputs by length.
+///
+/// # Errors
+/// [`RenterError::File`], [`RenterError::NoOutput`].
+pub fn custom_job(
+    wgsl_path: &std::path::Path,
+    entry_point: &str,
+    workgroups: [u32; 3],
+    inputs: &[(u32, PathBuf)],
+    outputs: &[(u32, u64)],
+    work_units: u64,
+) -> Result<JobBundle, RenterError> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| RenterError::File { path: p.into(), source });
+    let wgsl = String::from_utf8_lossy(&read(wgsl_path)?).into_owned();
+    if outputs.is_empty() {
+        return Err(RenterError::NoOutput);
+    }
+    let mut bindings = Vec::new();
+    let mut data = BTreeMap::new();
+    for (binding, path) in inputs {
+        let bytes = read(path)?;
+        let h = sha256(&bytes);
+        bindings.push(Binding {
+            binding: *binding,
+            kind: BindingKind::Input(InputRef { sha256: h, uri: blob::uri(&h), len: bytes.len() as u64 }),
+        });
+        data.insert(*binding, bytes);
+    }
+    for (binding, len) in outputs {
+        bindings.push(Binding { binding: *binding, kind: BindingKind::Output { len: *len } });
+    }
+    bindings.sort_by_key(|b| b.binding);
+    let spec = JobSpec {
+        version: FORMAT_VERSION,
+        wgsl,
+        entry_point: entry_point.into(),
+        workgroups,
+        bindings,
+        work_units,
+        determinism: Determinism::Exact,
+    };
+    Ok(JobBundle { spec, inputs: data, library: None })
+}
+
+/// Checks a spec as a worker will (fields, WGSL, bindings): run before anything is signed.
+///
+/// # Errors
+/// [`RenterError::BadSpec`].
+pub fn check(p: &JobBundle) -> Result<(), RenterError> {
+    exec::check_spec(&p.spec, &SpecLimits::default())?;
+    exec::check_inputs(&p.spec, &p.inputs)?;
+    Ok(())
+}
+
+/// What to ask of the market.
+#[derive(Clone, Debug)]
+pub struct Terms {
+    pub offer_id: Option<u64>,
+    pub max_price_per_unit: Amount,
+    pub check_rate_bps: u16,
+    pub deadline_blocks: u32,
+    pub requirements: Requirements,
+}
+
+/// A fresh random 32-byte seed.
+///
+/// # Errors
+/// [`RenterError::Random`].
+pub fn random_seed() -> Result<Hash32, RenterError> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| RenterError::Random(e.to_string()))?;
+    Ok(seed)
+}
+
+/// Stores spec and inputs and creates the job; returns its id.
+///
+/// # Errors
+/// Blob store and chain errors (a refused `create_job` is `ChainError::Reverted`).
+pub async fn submit(
+    market: &Marketplace<'_>,
+    blobs: &dyn BlobStore,
+    p: &JobBundle,
+    terms: &Terms,
+    seed: &Hash32,
+    now: u32,
+) -> Result<u64, RenterError> {
+    let spec_hash = blobs.put(&p.spec.encode_spec())?;
+    for data in p.inputs.values() {
+        blobs.put(data)?;
+    }
+    let input = JobInput {
+        spec_hash,
+        spec_uri: blob::uri(&spec_hash),
+        work_units: p.spec.work_units,
+        max_price_per_unit: terms.max_price_per_unit,
+        requirements: terms.requirements,
+        deadline: now + terms.deadline_blocks,
+        check_rate_bps: terms.check_rate_bps,
+        seed_commitment: seed_commitment(seed),
+        offer_id: terms.offer_id,
+    };
+    let (id, _) = market.create_job(&input).await?;
+    Ok(id)
+}
+
+/// Follows a job to its end, revealing the seed once the provider has committed.
+/// `on_state` sees every state change (for progress display).
+///
+/// # Errors
+/// Chain errors; [`RenterError::Timeout`] after `timeout`.
+pub async fn follow(
+    market: &Marketplace<'_>,
+    id: u64,
+    seed: &Hash32,
+    timeout: Duration,
+    mut on_state: impl FnMut(JobState),
+) -> Result<Job, RenterError> {
+    let start = Instant::now();
+    let mut last = None;
+    loop {
+        let job = market.job(id).await?.ok_or(ChainError::Unexpected(format!("job {id} vanished")))?;
+        if last != Some(job.state) {
+            on_state(job.state);
+            last = Some(job.state);
+        }
+        if job.state.is_terminal() {
+            return Ok(job);
+        }
+        if job.state == JobState::Committed {
+            market.reveal_seed(id, *seed).await?;
+            continue;
+        }
+        if start.elapsed() > timeout {
+            return Err(RenterError::Timeout { job: id, waited: timeout, state: job.state });
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+}
