@@ -379,6 +379,11 @@ mod marketplace {
     }
 
     impl Job {
+        /// The verifier slot of the current round (0 for round 1, 1 for the dispute).
+        pub fn slot(&self) -> usize {
+            usize::from(self.round.saturating_sub(1)).min(1)
+        }
+
         /// Price × units (what the provider earns before the protocol fee).
         pub fn value(&self) -> Amount {
             self.price_per_unit.saturating_mul(Amount::from(self.input.work_units))
@@ -1132,9 +1137,7 @@ mod marketplace {
             if job.state != JobState::Open {
                 return Err(Error::WrongState);
             }
-            if self.now() > job.phase_deadline {
-                return Err(Error::DeadlinePassed);
-            }
+            self.before_deadline(&job)?;
             if price_per_unit == 0 || price_per_unit > job.input.max_price_per_unit {
                 return Err(Error::PriceAboveMax);
             }
@@ -1182,9 +1185,7 @@ mod marketplace {
             if job.state != JobState::Open {
                 return Err(Error::WrongState);
             }
-            if self.now() <= job.phase_deadline {
-                return Err(Error::DeadlineNotPassed);
-            }
+            self.after_deadline(&job)?;
             let bid = job.best_bid.take().ok_or(Error::NoBids)?;
             let gpu_class = self.offers.get(bid.offer_id).map(|o| o.info.gpu_class).unwrap_or(0);
             self.assign(job_id, &mut job, bid.provider, bid.offer_id, gpu_class, bid.price_per_unit, bid.lock);
@@ -1207,10 +1208,7 @@ mod marketplace {
             if job.state != JobState::Open || job.best_bid.is_some() {
                 return Err(Error::WrongState);
             }
-            let now = self.now();
-            if now <= job.phase_deadline {
-                return Err(Error::DeadlineNotPassed);
-            }
+            let now = self.after_deadline(&job)?;
             let phase_deadline = now.saturating_add(self.params.bid_window);
             if job.input.deadline <= phase_deadline.saturating_add(MIN_WINDOW_BLOCKS) {
                 return Err(Error::DeadlineTooSoon);
@@ -1241,9 +1239,7 @@ mod marketplace {
             if job.state != JobState::AwaitingAccept {
                 return Err(Error::WrongState);
             }
-            if self.now() > job.phase_deadline {
-                return Err(Error::DeadlinePassed);
-            }
+            self.before_deadline(&job)?;
             let offer_id = job.input.offer_id.ok_or(Error::WrongState)?;
             let offer = self.own_offer(offer_id, caller)?;
             Self::qualifies(&job, &offer)?;
@@ -1280,10 +1276,7 @@ mod marketplace {
             if job.provider != Some(caller) {
                 return Err(Error::NotAuthorized);
             }
-            let now = self.now();
-            if now > job.phase_deadline {
-                return Err(Error::DeadlinePassed);
-            }
+            let now = self.before_deadline(&job)?;
             job.provider_commitment = Some(commitment);
             job.state = JobState::Committed;
             job.phase_deadline = now.saturating_add(self.params.reveal_window);
@@ -1307,9 +1300,7 @@ mod marketplace {
             if caller != job.renter {
                 return Err(Error::NotAuthorized);
             }
-            if self.now() > job.phase_deadline {
-                return Err(Error::DeadlinePassed);
-            }
+            self.before_deadline(&job)?;
             if Self::sha256(&[&seed]) != job.input.seed_commitment {
                 return Err(Error::SeedMismatch);
             }
@@ -1332,15 +1323,12 @@ mod marketplace {
             if job.state != JobState::VerifierCommit {
                 return Err(Error::WrongState);
             }
-            let slot = usize::from(job.round.saturating_sub(1)).min(1);
+            let slot = job.slot();
             let mut v = job.verifiers[slot].ok_or(Error::WrongState)?;
             if v.account != caller {
                 return Err(Error::NotAuthorized);
             }
-            let now = self.now();
-            if now > job.phase_deadline {
-                return Err(Error::DeadlinePassed);
-            }
+            let now = self.before_deadline(&job)?;
             v.commitment = Some(commitment);
             job.verifiers[slot] = Some(v);
             job.state = JobState::Reveal;
@@ -1363,9 +1351,7 @@ mod marketplace {
             if job.state != JobState::Reveal {
                 return Err(Error::WrongState);
             }
-            if self.now() > job.phase_deadline {
-                return Err(Error::DeadlinePassed);
-            }
+            self.before_deadline(&job)?;
             if job.provider == Some(caller) {
                 if job.provider_root.is_some() {
                     return Err(Error::AlreadyDone);
@@ -1377,7 +1363,7 @@ mod marketplace {
                 job.provider_root = Some(root);
                 self.env().emit_event(ResultRevealed { job_id, by: caller, root, is_provider: true });
             } else {
-                let slot = usize::from(job.round.saturating_sub(1)).min(1);
+                let slot = job.slot();
                 let mut v = match job.verifiers[slot] {
                     Some(v) if v.account == caller && job.checked => v,
                     _ => return Err(Error::NotAuthorized),
@@ -1409,9 +1395,7 @@ mod marketplace {
             if job.state.is_terminal() {
                 return Err(Error::WrongState);
             }
-            if self.now() <= job.phase_deadline {
-                return Err(Error::DeadlineNotPassed);
-            }
+            self.after_deadline(&job)?;
             match job.state {
                 JobState::Open => match job.best_bid.take() {
                     Some(bid) => {
@@ -1482,6 +1466,24 @@ mod marketplace {
 
         fn now(&self) -> BlockNumber {
             self.env().block_number()
+        }
+
+        /// The current block, if the job's phase deadline has not passed.
+        fn before_deadline(&self, job: &Job) -> Result<BlockNumber> {
+            let now = self.now();
+            if now > job.phase_deadline {
+                return Err(Error::DeadlinePassed);
+            }
+            Ok(now)
+        }
+
+        /// The current block, if the job's phase deadline has passed.
+        fn after_deadline(&self, job: &Job) -> Result<BlockNumber> {
+            let now = self.now();
+            if now <= job.phase_deadline {
+                return Err(Error::DeadlineNotPassed);
+            }
+            Ok(now)
         }
 
         fn transferred(&self) -> Result<Amount> {
@@ -1683,7 +1685,7 @@ mod marketplace {
         /// provider, the renter and earlier verifiers of the job; O(log MAX_PROVIDERS).
         /// With nobody eligible (or all draws used) the round is given up: see `round_failed`.
         fn draw_verifier(&mut self, job_id: u64, job: &mut Job) {
-            let slot = usize::from(job.round.saturating_sub(1)).min(1);
+            let slot = job.slot();
             if job.draws >= MAX_DRAWS {
                 return self.round_failed(job_id, job);
             }
@@ -1774,7 +1776,7 @@ mod marketplace {
         /// Slashes the current round's verifier if it was drawn and has not revealed (the
         /// caller has established that its deadline passed), and removes it from the job.
         fn slash_silent_verifier(&mut self, job_id: u64, job: &mut Job) {
-            let slot = usize::from(job.round.saturating_sub(1)).min(1);
+            let slot = job.slot();
             if !job.checked || job.verifiers[slot].is_none_or(|v| v.root.is_some()) {
                 return;
             }
