@@ -29,6 +29,7 @@ build: ## host crates: client, worker, tests
 	cargo build --workspace --all-targets
 
 test: contract contract-test ## everything: contract unit tests, host unit tests, chain integration tests
+	cargo build --workspace --bins   # the CLI tests run the real binaries
 	cargo test --workspace -- --test-threads 2
 
 demo: contract ## start a chain, deploy the marketplace, change and read parameters, stop

@@ -1,0 +1,87 @@
+//! The `capacloud` CLI refuses bad input with exit code 2 and a message that says what is
+//! wrong — a malformed or failing WGSL kernel, bindings that do not match the shader, an
+//! unknown workload, a job the contract refuses — and in every case nothing is signed:
+//! the renter's balance and the contract's job count do not change.
+
+use capacloud_client::chain::Chain;
+use capacloud_client::Marketplace;
+use capacloud_tests::{contract_artifacts, TestNode};
+use std::path::PathBuf;
+use std::process::Command;
+use subxt_signer::sr25519::dev;
+
+/// The CLI binary `cargo test --workspace` builds beside this test.
+fn cli() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    dir.join("capacloud")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jobs_are_refused_before_anything_is_signed() {
+    let test = "bad_jobs_are_refused_before_anything_is_signed";
+    let Some(art) = contract_artifacts(test) else { return };
+    assert!(cli().exists(), "{} not built (run through `cargo test --workspace`)", cli().display());
+    let Some(node) = TestNode::start(test) else { return };
+    let alice = Chain::connect(&node.url(), dev::alice()).await.unwrap();
+    let dave = Chain::connect(&node.url(), dev::dave()).await.unwrap();
+    let (m, _) = Marketplace::deploy(&alice, &art.code).await.unwrap();
+    let contract = format!("{:?}", m.address());
+    let before = dave.free_balance().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let broken = write("broken.wgsl", "@compute @workgroup_size(1)\nfn main() {\n  let x = ;\n}\n");
+    let float = write(
+        "float.wgsl",
+        "@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n\
+         @compute @workgroup_size(1)\nfn main() { out[0] = 1.5; }\n",
+    );
+    let good = write(
+        "good.wgsl",
+        "@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n\
+         @compute @workgroup_size(1)\nfn main() { out[0] = 7u; }\n",
+    );
+    let blobs = dir.path().join("blobs");
+    let run = |extra: &[&str]| {
+        let out = Command::new(cli())
+            .args(["--url", &node.url(), "--suri", "//Dave", "job", "--contract", &contract, "submit"])
+            .args(["--max-price", "1000", "--blobs", blobs.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    let (code, err) = run(&["--wgsl", broken.to_str().unwrap(), "--output", "0=16"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("WGSL does not parse at line 3"), "{err}");
+
+    let (code, err) = run(&["--wgsl", float.to_str().unwrap(), "--output", "0=16"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("WGSL does not"), "{err}");
+
+    let (code, err) = run(&["--wgsl", good.to_str().unwrap(), "--output", "3=16"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("binding 3"), "{err}");
+
+    let (code, err) = run(&["--wgsl", good.to_str().unwrap(), "--output", "0=10"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("multiple of 4") || err.contains("aligned"), "{err}");
+
+    let (code, err) = run(&["--workload", "fft"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown workload `fft`"), "{err}");
+
+    // A valid job that the contract refuses: a direct hire of an offer that does not exist.
+    let (code, err) = run(&["--wgsl", good.to_str().unwrap(), "--output", "0=16", "--offer", "99"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("OfferNotFound"), "{err}");
+
+    assert_eq!(dave.free_balance().await.unwrap(), before, "no fee, no escrow: nothing was signed");
+    assert_eq!(m.job_count().await.unwrap(), 0);
+}
