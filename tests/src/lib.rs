@@ -72,6 +72,9 @@ pub fn require(test: &str, what: &str, path: &Path) -> Option<()> {
 pub struct TestNode {
     child: Child,
     rpc_port: u16,
+    p2p_port: u16,
+    node: PathBuf,
+    spec: PathBuf,
     dir: tempfile::TempDir,
 }
 
@@ -92,16 +95,23 @@ impl TestNode {
     /// Starts `node` on `spec` with 1 s blocks and waits until its RPC answers.
     pub fn start_with(node: &Path, spec: &Path) -> Result<Self, String> {
         let dir = tempfile::Builder::new().prefix("capacloud-node-").tempdir().map_err(|e| e.to_string())?;
-        let rpc_port = free_port();
-        let log = std::fs::File::create(dir.path().join("node.log")).map_err(|e| e.to_string())?;
+        let (rpc_port, p2p_port) = (free_port(), free_port());
+        let child = Self::spawn(node, spec, dir.path(), rpc_port, p2p_port)?;
+        let mut me = Self { child, rpc_port, p2p_port, node: node.into(), spec: spec.into(), dir };
+        me.wait_ready()?;
+        Ok(me)
+    }
+
+    fn spawn(node: &Path, spec: &Path, dir: &Path, rpc_port: u16, p2p_port: u16) -> Result<Child, String> {
+        let log = std::fs::File::create(dir.join("node.log")).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(node);
         cmd.arg("--chain")
             .arg(spec)
             .arg("--base-path")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .args(["--dev", "--dev-block-time", "1000", "--state-pruning", "archive"])
             .args(["--no-prometheus", "--no-telemetry", "--no-mdns"])
-            .args(["--rpc-port", &rpc_port.to_string(), "--port", &free_port().to_string()])
+            .args(["--rpc-port", &rpc_port.to_string(), "--port", &p2p_port.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);
@@ -113,10 +123,16 @@ impl TestNode {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", node.display()))?;
-        let mut me = Self { child, rpc_port, dir };
-        me.wait_ready()?;
-        Ok(me)
+        cmd.spawn().map_err(|e| format!("cannot start {}: {e}", node.display()))
+    }
+
+    /// Kills the node and starts it again on the same ports and database: every RPC
+    /// connection drops, and the chain goes on from where it was.
+    pub fn restart(&mut self) -> Result<(), String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.node, &self.spec, self.dir.path(), self.rpc_port, self.p2p_port)?;
+        self.wait_ready()
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
@@ -125,7 +141,7 @@ impl TestNode {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("node exited with {status} before RPC answered:\n{}", self.log_tail(40)));
             }
-            if TcpStream::connect(("127.0.0.1", self.rpc_port)).is_ok() && self.log_contains("Imported #1") {
+            if TcpStream::connect(("127.0.0.1", self.rpc_port)).is_ok() && self.log_contains("Imported #") {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(250));

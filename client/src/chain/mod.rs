@@ -29,12 +29,8 @@ pub type Config = PolkadotConfig;
 /// Errors of chain access. Each names what failed and carries what the node said.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
-    #[error("cannot connect to the chain at {url}: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: subxt::Error,
-    },
+    #[error("cannot connect to the chain at {url}: {reason} (is the node running? `make chain`)")]
+    Connect { url: String, reason: String },
     #[error("chain RPC failed: {0}")]
     Rpc(#[from] subxt::Error),
     #[error("chain RPC call failed: {0}")]
@@ -136,14 +132,23 @@ pub fn keypair_from_uri(uri: &str) -> Result<Keypair, ChainError> {
 }
 
 impl Chain {
-    /// Connects to the node at `url` (ws:// or http://) and signs with `signer`.
+    /// Connects to the node at `url` (ws://) and signs with `signer`. An unreachable node
+    /// is an error at once; once connected, the connection reconnects by itself when it
+    /// drops (retrying with backoff for about two minutes); a call in flight during the
+    /// drop fails and can be retried.
     pub async fn connect(url: &str, signer: Keypair) -> Result<Self, ChainError> {
-        let rpc_client = RpcClient::from_insecure_url(url)
+        use subxt::backend::rpc::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as Reconnecting};
+        // Fail fast when nothing listens (the reconnecting client would keep retrying).
+        RpcClient::from_insecure_url(url).await.map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
+        let reconnecting = Reconnecting::builder()
+            .retry_policy(ExponentialBackoff::from_millis(100).max_delay(std::time::Duration::from_secs(2)).take(60))
+            .build(url)
             .await
-            .map_err(|e| ChainError::Connect { url: url.into(), source: e.into() })?;
+            .map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
+        let rpc_client = RpcClient::new(reconnecting);
         let client = OnlineClient::<Config>::from_rpc_client(rpc_client.clone())
             .await
-            .map_err(|source| ChainError::Connect { url: url.into(), source })?;
+            .map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
         Ok(Self { client, rpc: LegacyRpcMethods::new(rpc_client), signer })
     }
 
