@@ -30,6 +30,8 @@ struct Cli {
     cmd: Cmd,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Upload and instantiate the marketplace contract; the signer becomes its admin.
@@ -95,6 +97,7 @@ enum OfferSort {
     PricePerScore,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum JobCmd {
     /// Submit a job (a library workload or custom WGSL), follow it to the end, and fetch

@@ -274,8 +274,8 @@ impl<'g> Plan<'g> {
             cache: None,
         });
 
-        let max_storage = u64::from(gpu.limits.max_storage_buffer_binding_size).min(gpu.limits.max_buffer_size);
-        let max_uniform = u64::from(gpu.limits.max_uniform_buffer_binding_size);
+        let max_storage = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+        let max_uniform = gpu.limits.max_uniform_buffer_binding_size;
         let mut buffers = Vec::new();
         let mut outputs = Vec::new();
         for b in &spec.bindings {

@@ -17,8 +17,11 @@ const WND: Amount = 1_000_000_000_000_000_000;
 const PRICE: Amount = WND / 100;
 const UNITS: u64 = 10;
 
+/// ref_time, proof_size, storage deposit charged, fee.
+type Cost = (u64, u64, u128, u128);
+
 /// Gas and fee per message, for the benchmark table.
-static GAS: Mutex<BTreeMap<&'static str, (u64, u64, u128, u128)>> = Mutex::new(BTreeMap::new());
+static GAS: Mutex<BTreeMap<&'static str, Cost>> = Mutex::new(BTreeMap::new());
 
 fn record<'a>(label: &'static str, r: &'a Receipt) -> &'a Receipt {
     GAS.lock().unwrap().insert(

@@ -32,7 +32,7 @@ pub enum ChainError {
     #[error("cannot connect to the chain at {url}: {reason} (is the node running? `make chain`)")]
     Connect { url: String, reason: String },
     #[error("chain RPC failed: {0}")]
-    Rpc(#[from] subxt::Error),
+    Rpc(Box<subxt::Error>),
     #[error("chain RPC call failed: {0}")]
     RpcCall(#[from] subxt::ext::subxt_rpcs::Error),
     #[error("could not decode chain data: {0}")]
@@ -56,6 +56,12 @@ pub enum ChainError {
     },
     #[error("{0}")]
     Unexpected(String),
+}
+
+impl From<subxt::Error> for ChainError {
+    fn from(e: subxt::Error) -> Self {
+        ChainError::Rpc(Box::new(e))
+    }
 }
 
 fn error_suffix(e: &Option<marketplace::ContractError>) -> String {

@@ -195,6 +195,19 @@ pub fn colorize(iters: &[u32], max_iter: u32) -> Vec<u8> {
     out
 }
 
+/// Encodes escape times as an RGB8 PNG (see [`colorize`]) that a person can look at.
+///
+/// # Errors
+/// Whatever the PNG encoder or `out` reports.
+pub fn write_png<W: std::io::Write>(out: W, iters: &[u32], width: u32, height: u32, max_iter: u32) -> Result<(), png::EncodingError> {
+    let mut encoder = png::Encoder::new(out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&colorize(iters, max_iter))?;
+    writer.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,15 +368,3 @@ mod tests {
     }
 }
 
-/// Encodes escape times as an RGB8 PNG (see [`colorize`]) that a person can look at.
-///
-/// # Errors
-/// Whatever the PNG encoder or `out` reports.
-pub fn write_png<W: std::io::Write>(out: W, iters: &[u32], width: u32, height: u32, max_iter: u32) -> Result<(), png::EncodingError> {
-    let mut encoder = png::Encoder::new(out, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header()?;
-    writer.write_image_data(&colorize(iters, max_iter))?;
-    writer.finish()
-}
