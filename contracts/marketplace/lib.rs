@@ -1133,10 +1133,7 @@ mod marketplace {
         #[ink(message)]
         pub fn bid(&mut self, job_id: u64, offer_id: u64, price_per_unit: Amount) -> Result<()> {
             let caller = self.env().caller();
-            let mut job = self.load_job(job_id)?;
-            if job.state != JobState::Open {
-                return Err(Error::WrongState);
-            }
+            let mut job = self.job_in(job_id, JobState::Open)?;
             self.before_deadline(&job)?;
             if price_per_unit == 0 || price_per_unit > job.input.max_price_per_unit {
                 return Err(Error::PriceAboveMax);
@@ -1181,10 +1178,7 @@ mod marketplace {
         /// [`Error::JobNotFound`], [`Error::WrongState`], [`Error::DeadlineNotPassed`], [`Error::NoBids`].
         #[ink(message)]
         pub fn close_auction(&mut self, job_id: u64) -> Result<()> {
-            let mut job = self.load_job(job_id)?;
-            if job.state != JobState::Open {
-                return Err(Error::WrongState);
-            }
+            let mut job = self.job_in(job_id, JobState::Open)?;
             self.after_deadline(&job)?;
             let bid = job.best_bid.take().ok_or(Error::NoBids)?;
             let gpu_class = self.offers.get(bid.offer_id).map(|o| o.info.gpu_class).unwrap_or(0);
@@ -1235,10 +1229,7 @@ mod marketplace {
         #[ink(message)]
         pub fn accept_job(&mut self, job_id: u64) -> Result<()> {
             let caller = self.env().caller();
-            let mut job = self.load_job(job_id)?;
-            if job.state != JobState::AwaitingAccept {
-                return Err(Error::WrongState);
-            }
+            let mut job = self.job_in(job_id, JobState::AwaitingAccept)?;
             self.before_deadline(&job)?;
             let offer_id = job.input.offer_id.ok_or(Error::WrongState)?;
             let offer = self.own_offer(offer_id, caller)?;
@@ -1269,10 +1260,7 @@ mod marketplace {
         #[ink(message)]
         pub fn commit_result(&mut self, job_id: u64, commitment: Hash32) -> Result<()> {
             let caller = self.env().caller();
-            let mut job = self.load_job(job_id)?;
-            if job.state != JobState::Assigned {
-                return Err(Error::WrongState);
-            }
+            let mut job = self.job_in(job_id, JobState::Assigned)?;
             if job.provider != Some(caller) {
                 return Err(Error::NotAuthorized);
             }
@@ -1293,10 +1281,7 @@ mod marketplace {
         #[ink(message)]
         pub fn reveal_seed(&mut self, job_id: u64, seed: Hash32) -> Result<()> {
             let caller = self.env().caller();
-            let mut job = self.load_job(job_id)?;
-            if job.state != JobState::Committed {
-                return Err(Error::WrongState);
-            }
+            let mut job = self.job_in(job_id, JobState::Committed)?;
             if caller != job.renter {
                 return Err(Error::NotAuthorized);
             }
@@ -1319,10 +1304,7 @@ mod marketplace {
         #[ink(message)]
         pub fn commit_verification(&mut self, job_id: u64, commitment: Hash32) -> Result<()> {
             let caller = self.env().caller();
-            let mut job = self.load_job(job_id)?;
-            if job.state != JobState::VerifierCommit {
-                return Err(Error::WrongState);
-            }
+            let mut job = self.job_in(job_id, JobState::VerifierCommit)?;
             let slot = job.slot();
             let mut v = job.verifiers[slot].ok_or(Error::WrongState)?;
             if v.account != caller {
@@ -1347,10 +1329,7 @@ mod marketplace {
         #[ink(message)]
         pub fn reveal_result(&mut self, job_id: u64, root: Hash32, salt: Hash32) -> Result<()> {
             let caller = self.env().caller();
-            let mut job = self.load_job(job_id)?;
-            if job.state != JobState::Reveal {
-                return Err(Error::WrongState);
-            }
+            let mut job = self.job_in(job_id, JobState::Reveal)?;
             self.before_deadline(&job)?;
             if job.provider == Some(caller) {
                 if job.provider_root.is_some() {
@@ -1567,6 +1546,15 @@ mod marketplace {
                 return Err(Error::JobTooLarge);
             }
             Ok(())
+        }
+
+        /// Loads a job that must be in `state`.
+        fn job_in(&self, job_id: u64, state: JobState) -> Result<Job> {
+            let job = self.load_job(job_id)?;
+            if job.state != state {
+                return Err(Error::WrongState);
+            }
+            Ok(job)
         }
 
         /// Assembles a job from its stored pieces.

@@ -198,3 +198,43 @@ pub fn contract_artifacts(test: &str) -> Option<ContractArtifacts> {
     let metadata = serde_json::from_slice(&meta).expect("contract metadata is JSON");
     Some(ContractArtifacts { code, metadata })
 }
+
+/// The GPU adapter for worker tests, or `None` (skip, with a printed reason) outside CI;
+/// in CI a missing adapter fails the test.
+pub fn gpu_or_skip(test: &str) -> Option<std::sync::Arc<capacloud_executor::Gpu>> {
+    match capacloud_executor::Gpu::from_env() {
+        Ok(g) => Some(std::sync::Arc::new(g)),
+        Err(e) => {
+            assert!(!in_ci(), "{test}: no GPU adapter in CI ({e}); install mesa-vulkan-drivers (make setup)");
+            eprintln!("SKIPPED {test}: no GPU adapter: {e}");
+            None
+        }
+    }
+}
+
+/// An offer of a lavapipe worker (GPU class 2) at `price` contract units per work unit.
+pub fn lavapipe_offer(price: u128) -> capacloud_client::marketplace::OfferInput {
+    capacloud_client::marketplace::OfferInput {
+        gpu_vendor: "Mesa".into(),
+        gpu_model: "llvmpipe".into(),
+        vram_mib: 4_096,
+        backend: "Vulkan lavapipe".into(),
+        benchmark_score: 6,
+        gpu_class: 2,
+        price_per_unit: price,
+        max_units: 1_000,
+        endpoint: "http://127.0.0.1:7070".into(),
+    }
+}
+
+/// A worker configuration for tests: fast polling, default limits.
+pub fn worker_config(offer_id: u64, price: u128, secret: u8, cheat: bool) -> capacloud_worker::provider::WorkerConfig {
+    capacloud_worker::provider::WorkerConfig {
+        offer_id,
+        bid_price: price,
+        salt_secret: [secret; 32],
+        cheat,
+        poll: std::time::Duration::from_millis(600),
+        limits: capacloud_executor::ExecLimits::default(),
+    }
+}

@@ -9,9 +9,8 @@ use capacloud_client::marketplace::*;
 use capacloud_client::Marketplace;
 use capacloud_executor::merkle;
 use capacloud_executor::workloads::{Mandelbrot, Workload};
-use capacloud_executor::{ExecLimits, Gpu};
-use capacloud_tests::{contract_artifacts, in_ci, TestNode};
-use capacloud_worker::provider::{Worker, WorkerConfig};
+use capacloud_tests::{contract_artifacts, gpu_or_skip, lavapipe_offer, worker_config, TestNode};
+use capacloud_worker::provider::Worker;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subxt_signer::sr25519::dev;
@@ -19,30 +18,6 @@ use subxt_signer::sr25519::dev;
 const WND: Amount = 1_000_000_000_000_000_000;
 const PRICE: Amount = WND / 1_000;
 
-fn offer(price: Amount) -> OfferInput {
-    OfferInput {
-        gpu_vendor: "Mesa".into(),
-        gpu_model: "llvmpipe".into(),
-        vram_mib: 4_096,
-        backend: "Vulkan lavapipe".into(),
-        benchmark_score: 6,
-        gpu_class: 2,
-        price_per_unit: price,
-        max_units: 1_000,
-        endpoint: "http://127.0.0.1:7070".into(),
-    }
-}
-
-fn config(offer_id: u64, secret: u8, cheat: bool) -> WorkerConfig {
-    WorkerConfig {
-        offer_id,
-        bid_price: PRICE,
-        salt_secret: [secret; 32],
-        cheat,
-        poll: Duration::from_millis(700),
-        limits: ExecLimits::default(),
-    }
-}
 
 /// Creates a checked direct-hire job for `offer_id`, reveals the seed when the provider has
 /// committed, and waits until the job ends. Returns the final job.
@@ -78,14 +53,7 @@ async fn run_job(m: &Marketplace<'_>, chain: &Chain, offer_id: u64, spec_hash: H
 async fn workers_run_verify_and_catch_a_cheater() {
     let test = "workers_run_verify_and_catch_a_cheater";
     let Some(art) = contract_artifacts(test) else { return };
-    let gpu = match Gpu::from_env() {
-        Ok(g) => Arc::new(g),
-        Err(e) => {
-            assert!(!in_ci(), "{test}: no GPU adapter in CI ({e})");
-            eprintln!("SKIPPED {test}: no GPU adapter: {e}");
-            return;
-        }
-    };
+    let Some(gpu) = gpu_or_skip(test) else { return };
     let Some(node) = TestNode::start(test) else { return };
     let url = node.url();
     let connect = |k| Chain::connect(&url, k);
@@ -99,7 +67,7 @@ async fn workers_run_verify_and_catch_a_cheater() {
     for c in [&bob, &charlie, &eve] {
         let mc = m.with(c);
         mc.register_provider(20 * WND).await.unwrap();
-        offers.push(mc.list_offer(&offer(PRICE)).await.unwrap().0);
+        offers.push(mc.list_offer(&lavapipe_offer(PRICE)).await.unwrap().0);
     }
 
     // The renter's job: a small Mandelbrot, stored content-addressed.
@@ -116,9 +84,9 @@ async fn workers_run_verify_and_catch_a_cheater() {
     }
 
     let workers = [
-        Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), config(offers[0], 1, false)),
-        Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), config(offers[1], 2, false)),
-        Worker::new(&eve, m.address(), gpu.clone(), blobs.clone(), config(offers[2], 3, true)),
+        Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(offers[0], PRICE, 1, false)),
+        Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(offers[1], PRICE, 2, false)),
+        Worker::new(&eve, m.address(), gpu.clone(), blobs.clone(), worker_config(offers[2], PRICE, 3, true)),
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

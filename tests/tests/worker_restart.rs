@@ -7,9 +7,8 @@ use capacloud_client::chain::Chain;
 use capacloud_client::marketplace::*;
 use capacloud_client::Marketplace;
 use capacloud_executor::workloads::{Matmul, Workload};
-use capacloud_executor::{ExecLimits, Gpu};
-use capacloud_tests::{contract_artifacts, in_ci, TestNode};
-use capacloud_worker::provider::{Worker, WorkerConfig};
+use capacloud_tests::{contract_artifacts, gpu_or_skip, lavapipe_offer, worker_config, TestNode};
+use capacloud_worker::provider::Worker;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subxt_signer::sr25519::dev;
@@ -17,43 +16,12 @@ use subxt_signer::sr25519::dev;
 const WND: Amount = 1_000_000_000_000_000_000;
 const PRICE: Amount = WND / 1_000;
 
-fn offer() -> OfferInput {
-    OfferInput {
-        gpu_vendor: "Mesa".into(),
-        gpu_model: "llvmpipe".into(),
-        vram_mib: 4_096,
-        backend: "Vulkan lavapipe".into(),
-        benchmark_score: 6,
-        gpu_class: 2,
-        price_per_unit: PRICE,
-        max_units: 1_000,
-        endpoint: "http://127.0.0.1:7070".into(),
-    }
-}
-
-fn config(offer_id: u64, secret: u8) -> WorkerConfig {
-    WorkerConfig {
-        offer_id,
-        bid_price: PRICE,
-        salt_secret: [secret; 32],
-        cheat: false,
-        poll: Duration::from_millis(500),
-        limits: ExecLimits::default(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_worker_resumes_without_double_submitting() {
     let test = "restarted_worker_resumes_without_double_submitting";
     let Some(art) = contract_artifacts(test) else { return };
-    let gpu = match Gpu::from_env() {
-        Ok(g) => Arc::new(g),
-        Err(e) => {
-            assert!(!in_ci(), "{test}: no GPU adapter in CI ({e})");
-            eprintln!("SKIPPED {test}: no GPU adapter: {e}");
-            return;
-        }
-    };
+    let Some(gpu) = gpu_or_skip(test) else { return };
     let Some(node) = TestNode::start(test) else { return };
     let url = node.url();
     let alice = Chain::connect(&url, dev::alice()).await.unwrap();
@@ -67,8 +35,8 @@ async fn restarted_worker_resumes_without_double_submitting() {
     let (mb, mc) = (m.with(&bob), m.with(&charlie));
     mb.register_provider(20 * WND).await.unwrap();
     mc.register_provider(20 * WND).await.unwrap();
-    let (bob_offer, _) = mb.list_offer(&offer()).await.unwrap();
-    let (charlie_offer, _) = mc.list_offer(&offer()).await.unwrap();
+    let (bob_offer, _) = mb.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
+    let (charlie_offer, _) = mc.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let blobs: Arc<dyn BlobStore> = Arc::new(LocalStore::new(dir.path()).unwrap());
@@ -98,7 +66,7 @@ async fn restarted_worker_resumes_without_double_submitting() {
     // The first Bob worker accepts and commits, then "dies" (is dropped).
     let mut steps = Vec::new();
     {
-        let first = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), config(bob_offer, 1));
+        let first = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false));
         for _ in 0..2 {
             let r = first.pass().await.unwrap();
             assert!(r.errors.is_empty(), "{:?}", r.errors);
@@ -110,8 +78,8 @@ async fn restarted_worker_resumes_without_double_submitting() {
 
     // The renter reveals; Charlie verifies; a fresh Bob worker (same key) finishes the job.
     md.reveal_seed(job, seed).await.unwrap();
-    let charlie_worker = Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), config(charlie_offer, 2));
-    let restarted = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), config(bob_offer, 1));
+    let charlie_worker = Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, false));
+    let restarted = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false));
     let mut bob_steps = Vec::new();
     let start = Instant::now();
     loop {
