@@ -324,19 +324,10 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
     BadInput(msg.into()).into()
 }
 
-fn parse_h160(s: &str) -> Result<H160> {
-    let hex_part = s.strip_prefix("0x").unwrap_or(s);
-    let bytes = hex::decode(hex_part).map_err(|_| bad(format!("`{s}` is not a hex address")))?;
-    if bytes.len() != 20 {
-        return Err(bad(format!("`{s}` is not a 20-byte contract address")));
-    }
-    Ok(H160::from_slice(&bytes))
-}
-
 /// Contract refusals and dry-run rejections are the caller's input; the rest is failure.
 fn classify(e: ChainError) -> anyhow::Error {
     match e {
-        e @ (ChainError::Reverted { .. } | ChainError::BadSecret(_)) => bad(e.to_string()),
+        e @ (ChainError::Reverted { .. } | ChainError::BadSecret(_) | ChainError::BadAddress(_)) => bad(e.to_string()),
         e => anyhow::Error::new(e),
     }
 }
@@ -370,9 +361,9 @@ async fn run(cli: Cli) -> Result<Output> {
         Cmd::Params { contract }
         | Cmd::SetParams { contract, .. }
         | Cmd::Offers { contract, .. }
-        | Cmd::Withdraw { contract } => Some(parse_h160(contract)?),
+        | Cmd::Withdraw { contract } => Some(chain::parse_address(contract).map_err(classify)?),
         Cmd::Job { contract, .. } => {
-            Some(parse_h160(contract.as_deref().ok_or_else(|| bad("--contract (or CAPACLOUD_CONTRACT) is required"))?)?)
+            Some(chain::parse_address(contract.as_deref().ok_or_else(|| bad("--contract (or CAPACLOUD_CONTRACT) is required"))?).map_err(classify)?)
         }
         _ => None,
     };

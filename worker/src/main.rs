@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use subxt::utils::H160;
 
 #[derive(Parser)]
 #[command(name = "capacloud-worker", version, about = "CapaCloud provider worker")]
@@ -54,9 +53,7 @@ struct Args {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let bytes = hex::decode(args.contract.trim_start_matches("0x")).context("contract address is not hex")?;
-    anyhow::ensure!(bytes.len() == 20, "contract address must be 20 bytes");
-    let address = H160::from_slice(&bytes);
+    let address = chain::parse_address(&args.contract)?;
     let signer = chain::keypair_from_uri(&args.suri)?;
     // Salts must survive restarts and stay secret: derive them from the key material.
     let salt_secret = capacloud_client::blob::sha256(&[b"capacloud-salt".as_slice(), args.suri.as_bytes()].concat());

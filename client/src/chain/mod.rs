@@ -39,6 +39,8 @@ pub enum ChainError {
     ChainDecode(#[from] subxt::error::DecodeError),
     #[error("invalid secret URI or seed phrase: {0}")]
     BadSecret(String),
+    #[error("`{0}` is not a contract address (0x followed by 40 hex digits)")]
+    BadAddress(String),
     #[error("{what}: the runtime refused it: {reason}")]
     Dispatch { what: String, reason: String },
     #[error("{what}: the contract reverted{}", error_suffix(.error))]
@@ -135,6 +137,18 @@ pub struct Chain {
 pub fn keypair_from_uri(uri: &str) -> Result<Keypair, ChainError> {
     let uri = SecretUri::from_str(uri).map_err(|e| ChainError::BadSecret(e.to_string()))?;
     Keypair::from_uri(&uri).map_err(|e| ChainError::BadSecret(e.to_string()))
+}
+
+/// Parses a contract (H160) address, `0x` + 40 hex digits (the `0x` is optional).
+///
+/// # Errors
+/// [`ChainError::BadAddress`].
+pub fn parse_address(s: &str) -> Result<H160, ChainError> {
+    let bytes = hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|_| ChainError::BadAddress(s.into()))?;
+    if bytes.len() != 20 {
+        return Err(ChainError::BadAddress(s.into()));
+    }
+    Ok(H160::from_slice(&bytes))
 }
 
 impl Chain {
@@ -481,6 +495,15 @@ mod tests {
         match reverted("call", vec![9, 9]) {
             ChainError::Reverted { error, .. } => assert_eq!(error, None),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn addresses_parse_strictly() {
+        let a = parse_address("0x41dccbd49b26c50d34355ed86ff0fa9e489d1e01").unwrap();
+        assert_eq!(parse_address("41dccbd49b26c50d34355ed86ff0fa9e489d1e01").unwrap(), a);
+        for bad in ["", "0x", "0x41dc", "0xzz", "0x41dccbd49b26c50d34355ed86ff0fa9e489d1e0101"] {
+            assert!(matches!(parse_address(bad), Err(ChainError::BadAddress(_))), "{bad}");
         }
     }
 
