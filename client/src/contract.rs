@@ -60,6 +60,11 @@ impl<'a> Marketplace<'a> {
         Marketplace { chain, address: self.address }
     }
 
+    /// The connection this handle signs with.
+    pub fn chain(&self) -> &'a Chain {
+        self.chain
+    }
+
     /// The contract's address.
     pub fn address(&self) -> H160 {
         self.address

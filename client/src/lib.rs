@@ -4,12 +4,14 @@
 //! - [`chain`] is the only module that builds extrinsics, runs dry-runs or decodes events.
 //! - [`marketplace`] (re-exported from `chain`) mirrors the contract's messages and events.
 //! - [`Marketplace`] is the typed handle over one deployed contract.
-//! - [`blob`] is the content-addressed store for specs, inputs and outputs.
+//! - [`blob`] is the content-addressed store for specs, inputs and outputs, local or over HTTP.
+//! - [`keys`] loads signing keys (URIs, phrases, polkadot.js exports) and makes new ones.
 //! - [`renter`] builds, checks, submits and follows jobs.
 
 pub mod blob;
 pub mod chain;
 pub mod contract;
+pub mod keys;
 pub mod renter;
 
 pub use chain::marketplace;

@@ -8,6 +8,7 @@ use capacloud_client::chain::{self, Chain, ChainError};
 use capacloud_client::blob::{self, LocalStore};
 use capacloud_client::marketplace::{Job, JobState, OfferInput, Params, Requirements, UNITS_PER_PLANCK};
 use capacloud_client::renter::{self, RenterError, Terms};
+use capacloud_client::keys::{self, KeyError};
 use capacloud_client::{contract, Marketplace};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,8 +22,11 @@ struct Cli {
     #[arg(long, env = "CAPACLOUD_URL", default_value = "ws://127.0.0.1:9944", global = true)]
     url: String,
     /// Signing key: dev URI (//Alice), seed phrase, or 0x secret seed.
-    #[arg(long, env = "CAPACLOUD_SURI", default_value = "//Alice", global = true, hide_env_values = true)]
-    suri: String,
+    #[arg(long, env = "CAPACLOUD_SURI", global = true, hide_env_values = true)]
+    suri: Option<String>,
+    /// Signing key: a polkadot.js JSON export (password from CAPACLOUD_KEY_PASSWORD or a prompt).
+    #[arg(long, env = "CAPACLOUD_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -89,6 +93,28 @@ enum Cmd {
         #[arg(long, env = "CAPACLOUD_CONTRACT")]
         contract: String,
     },
+    /// Content-addressed blob storage.
+    Blobs {
+        #[command(subcommand)]
+        cmd: BlobsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BlobsCmd {
+    /// Serve a blob directory over HTTP (what workers serve at their endpoint), so
+    /// providers on other machines can fetch a renter's specs and inputs. Runs until Ctrl-C.
+    Serve {
+        /// The directory to serve.
+        #[arg(long, env = "CAPACLOUD_BLOBS")]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        listen: std::net::SocketAddr,
+        /// Largest upload, in MiB.
+        #[arg(long, default_value_t = 256)]
+        max_upload_mib: usize,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -138,9 +164,10 @@ enum JobCmd {
         /// Blocks until the provider must commit.
         #[arg(long, default_value_t = 60)]
         deadline_blocks: u32,
-        /// Directory of the content-addressed blob store.
+        /// Where to store spec and inputs: a directory, or the http(s):// URL of a blob
+        /// server providers can reach (`capacloud blobs serve`, or a worker's endpoint).
         #[arg(long, env = "CAPACLOUD_BLOBS")]
-        blobs: PathBuf,
+        blobs: String,
         /// Write the Mandelbrot output as a PNG here.
         #[arg(long)]
         png: Option<PathBuf>,
@@ -211,6 +238,14 @@ impl JobView {
 enum KeysCmd {
     /// Print the signer's Substrate account and its contract (H160) address.
     Address,
+    /// Make a new key: prints a 24-word phrase (write it down; it is shown once) and its account.
+    Generate,
+    /// Check a polkadot.js JSON export (decrypting it) and copy it into the key store
+    /// ($CAPACLOUD_HOME/keys) as <account>.json; use it later with --key-file.
+    Import {
+        /// The exported JSON file.
+        file: PathBuf,
+    },
 }
 
 /// Everything the CLI prints, in one type: text by default, JSON with `--json`.
@@ -221,6 +256,9 @@ enum Output {
     Params { contract: H160, admin: H160, params: Params },
     Called { receipt: chain::Receipt },
     Address { account: String, h160: H160 },
+    Generated { phrase: String, account: String, h160: H160 },
+    Imported { account: String, h160: H160, path: PathBuf },
+    Served { listen: std::net::SocketAddr },
     Offers { offers: Vec<OfferRow> },
     Job { job: JobView, output_bytes: Option<usize>, png: Option<PathBuf> },
     Jobs { jobs: Vec<JobView> },
@@ -248,6 +286,18 @@ impl Output {
                 println!("account    {account}");
                 println!("h160       {h160:?}");
             }
+            Output::Generated { phrase, account, h160 } => {
+                println!("phrase     {phrase}");
+                println!("account    {account}");
+                println!("h160       {h160:?}");
+                eprintln!("Write the phrase down: it is the key, and it is not stored anywhere.");
+            }
+            Output::Imported { account, h160, path } => {
+                println!("account    {account}");
+                println!("h160       {h160:?}");
+                println!("stored     {}", path.display());
+            }
+            Output::Served { listen } => println!("stopped serving http://{listen}"),
             Output::Offers { offers } => {
                 println!("{:>5}  {:<42}  {:>6}  {:<28}  {:>8}  {:>5}  {:>22}", "offer", "provider", "rep", "gpu", "score", "class", "price/unit");
                 for o in offers {
@@ -343,13 +393,53 @@ fn classify_renter(e: RenterError) -> anyhow::Error {
     }
 }
 
-async fn run(cli: Cli) -> Result<Output> {
-    let signer = chain::keypair_from_uri(&cli.suri).map_err(classify)?;
-    if let Cmd::Keys { cmd: KeysCmd::Address } = cli.cmd {
-        let account: subxt::utils::AccountId32 = signer.public_key().into();
-        let h160 = chain::revive::h160_of(&account);
-        return Ok(Output::Address { account: account.to_string(), h160 });
+/// Key errors are the caller's input, except a failing random source.
+fn classify_key(e: KeyError) -> anyhow::Error {
+    match e {
+        e @ KeyError::Random(_) => anyhow::Error::new(e),
+        e => bad(e.to_string()),
     }
+}
+
+/// Commands that need no chain connection.
+async fn run_offline(cmd: &Cmd, suri: Option<&str>, key_file: Option<&std::path::Path>) -> Result<Option<Output>> {
+    Ok(Some(match cmd {
+        Cmd::Keys { cmd: KeysCmd::Address } => {
+            let key = keys::load(suri, key_file).map_err(classify_key)?;
+            Output::Address { account: key.account().to_string(), h160: key.h160() }
+        }
+        Cmd::Keys { cmd: KeysCmd::Generate } => {
+            let (phrase, key) = keys::generate().map_err(classify_key)?;
+            Output::Generated { phrase: phrase.to_string(), account: key.account().to_string(), h160: key.h160() }
+        }
+        Cmd::Keys { cmd: KeysCmd::Import { file } } => {
+            let home = std::env::var_os("CAPACLOUD_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".capacloud")))
+                .ok_or_else(|| bad("set CAPACLOUD_HOME (or HOME) for the key store"))?;
+            let (key, path) = keys::import(file, &home.join("keys"), None).map_err(classify_key)?;
+            Output::Imported { account: key.account().to_string(), h160: key.h160(), path }
+        }
+        Cmd::Blobs { cmd: BlobsCmd::Serve { dir, listen, max_upload_mib } } => {
+            let store = LocalStore::new(dir).map_err(|e| bad(format!("blob store {}: {e}", dir.display())))?;
+            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| bad(format!("cannot listen on {listen}: {e}")))?;
+            eprintln!("serving {} at http://{}", dir.display(), listener.local_addr()?);
+            let app = blob::server::router(store, max_upload_mib << 20);
+            blob::server::serve(listener, app, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+            Output::Served { listen: *listen }
+        }
+        _ => return Ok(None),
+    }))
+}
+
+async fn run(cli: Cli) -> Result<Output> {
+    if let Some(out) = run_offline(&cli.cmd, cli.suri.as_deref(), cli.key_file.as_deref()).await? {
+        return Ok(out);
+    }
+    let signer = keys::load(cli.suri.as_deref(), cli.key_file.as_deref()).map_err(classify_key)?.pair;
     // Validate local input before touching the network.
     let code = match &cli.cmd {
         Cmd::Deploy { code } => Some(
@@ -417,7 +507,7 @@ async fn run(cli: Cli) -> Result<Output> {
             let receipt = m.set_params(p).await.map_err(classify)?;
             Ok(Output::Called { receipt })
         }
-        Cmd::Keys { .. } => unreachable!("handled before connecting"),
+        Cmd::Keys { .. } | Cmd::Blobs { .. } => unreachable!("handled by run_offline"),
         Cmd::Offers { sort, .. } => {
             let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
             let mut offers = Vec::new();
@@ -460,7 +550,7 @@ async fn run(cli: Cli) -> Result<Output> {
                 }
                 JobCmd::Submit { offer, max_price, check_rate_bps, deadline_blocks, blobs, png, timeout, .. } => {
                     let bundle = bundle.expect("built above");
-                    let store = LocalStore::new(&blobs).map_err(|e| bad(format!("blob store {}: {e}", blobs.display())))?;
+                    let store = blob::open(&blobs).map_err(|e| bad(format!("blob store {blobs}: {e}")))?;
                     let terms = Terms {
                         offer_id: offer,
                         max_price_per_unit: max_price,
@@ -470,7 +560,7 @@ async fn run(cli: Cli) -> Result<Output> {
                     };
                     let seed = renter::random_seed().map_err(classify_renter)?;
                     let now = chain.finalized_number().await.map_err(classify)?;
-                    let id = renter::submit(&m, &store, &bundle, &terms, &seed, now).await.map_err(classify_renter)?;
+                    let id = renter::submit(&m, store.as_ref(), &bundle, &terms, &seed, now).await.map_err(classify_renter)?;
                     let bar = indicatif::ProgressBar::new_spinner();
                     bar.enable_steady_tick(std::time::Duration::from_millis(120));
                     bar.set_message(format!("job {id}: submitted"));
@@ -482,8 +572,8 @@ async fn run(cli: Cli) -> Result<Output> {
                     bar.finish_and_clear();
                     let mut output_bytes = None;
                     let mut png_out = None;
-                    if let (JobState::Settled, Some(root)) = (job.state, job.provider_root) {
-                        let output = blob::fetch_verified_output(&store, &root)?;
+                    if job.state == JobState::Settled {
+                        let output = renter::fetch_output(&m, id, &job, store.as_ref()).await?;
                         output_bytes = Some(output.len());
                         if let (Some(path), Some((w, p))) = (png, bundle.library.as_ref()) {
                             if w.name() == "mandelbrot" {

@@ -35,6 +35,8 @@ pub enum RenterError {
     Chain(#[from] ChainError),
     #[error("no randomness for the seed: {0}")]
     Random(String),
+    #[error("job {0} has no revealed result")]
+    NoResult(u64),
     #[error("job {job} did not end within {waited:?} (state {state:?})")]
     Timeout { job: u64, waited: Duration, state: JobState },
 }
@@ -134,6 +136,9 @@ pub fn random_seed() -> Result<Hash32, RenterError> {
 
 /// Stores spec and inputs and creates the job; returns its id.
 ///
+/// Inputs are named in the spec by where `blobs` serves them ([`BlobStore::locator`]), so a
+/// provider on another machine fetches them from there (and checks their hashes).
+///
 /// # Errors
 /// Blob store and chain errors (a refused `create_job` is `ChainError::Reverted`).
 pub async fn submit(
@@ -144,14 +149,19 @@ pub async fn submit(
     seed: &Hash32,
     now: u32,
 ) -> Result<u64, RenterError> {
-    let spec_hash = blobs.put(&p.spec.encode_spec())?;
-    for data in p.inputs.values() {
-        blobs.put(data)?;
+    let mut spec = p.spec.clone();
+    for b in &mut spec.bindings {
+        if let BindingKind::Input(r) = &mut b.kind {
+            let data = p.inputs.get(&b.binding).ok_or(RenterError::BadSpec(ExecError::MissingInput { binding: b.binding }))?;
+            r.sha256 = blobs.put(data).await?;
+            r.uri = blobs.locator(&r.sha256);
+        }
     }
+    let spec_hash = blobs.put(&spec.encode_spec()).await?;
     let input = JobInput {
         spec_hash,
-        spec_uri: blob::uri(&spec_hash),
-        work_units: p.spec.work_units,
+        spec_uri: blobs.locator(&spec_hash),
+        work_units: spec.work_units,
         max_price_per_unit: terms.max_price_per_unit,
         requirements: terms.requirements,
         deadline: now + terms.deadline_blocks,
@@ -163,8 +173,31 @@ pub async fn submit(
     Ok(id)
 }
 
-/// Follows a job to its end, revealing the seed once the provider has committed.
-/// `on_state` sees every state change (for progress display).
+/// Fetches a settled job's output from its provider's endpoint (an `http(s)` URL in the
+/// offer), else from `fallback`, and checks it against the revealed Merkle root.
+///
+/// # Errors
+/// [`RenterError::NoResult`] for a job without a revealed root; fetch and check errors.
+pub async fn fetch_output(market: &Marketplace<'_>, job_id: u64, job: &Job, fallback: &dyn BlobStore) -> Result<Vec<u8>, RenterError> {
+    let root = job.provider_root.ok_or(RenterError::NoResult(job_id))?;
+    let endpoint = match job.offer_id {
+        Some(offer) => market.offer(offer).await?.map(|o| o.info.endpoint),
+        None => None,
+    };
+    if let Some(url) = endpoint.filter(|e| e.starts_with("http://") || e.starts_with("https://")) {
+        let provider = blob::HttpStore::new(&url)?;
+        match blob::fetch_verified_output(&provider, &root).await {
+            Ok(data) => return Ok(data),
+            Err(e) => tracing::warn!(job_id, %url, %e, "provider endpoint did not serve the output; trying the local store"),
+        }
+    }
+    Ok(blob::fetch_verified_output(fallback, &root).await?)
+}
+
+/// Follows a job to its end, revealing the seed once the provider has committed, and
+/// calling `cleanup` once a phase's deadline has passed with nobody acting (a dead
+/// provider: the escrow comes back, with the provider's penalty; a silent verifier is
+/// replaced). `on_state` sees every state change (for progress display).
 ///
 /// # Errors
 /// Chain errors; [`RenterError::Timeout`] after `timeout`.
@@ -189,6 +222,14 @@ pub async fn follow(
         if job.state == JobState::Committed {
             market.reveal_seed(id, *seed).await?;
             continue;
+        }
+        if market.chain().finalized_number().await? > job.phase_deadline {
+            match market.cleanup(id).await {
+                Ok(_) => continue,
+                // Someone else moved the job on first: read it again.
+                Err(ChainError::Reverted { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         if start.elapsed() > timeout {
             return Err(RenterError::Timeout { job: id, waited: timeout, state: job.state });

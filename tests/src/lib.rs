@@ -227,7 +227,8 @@ pub fn lavapipe_offer(price: u128) -> capacloud_client::marketplace::OfferInput 
     }
 }
 
-/// A worker configuration for tests: fast polling, default limits.
+/// A worker configuration for tests: fast polling, default limits, no auto-withdraw, state
+/// in memory only.
 pub fn worker_config(offer_id: u64, price: u128, secret: u8, cheat: bool) -> capacloud_worker::provider::WorkerConfig {
     capacloud_worker::provider::WorkerConfig {
         offer_id,
@@ -236,5 +237,32 @@ pub fn worker_config(offer_id: u64, price: u128, secret: u8, cheat: bool) -> cap
         cheat,
         poll: std::time::Duration::from_millis(600),
         limits: capacloud_executor::ExecLimits::default(),
+        withdraw_above: None,
+        state_file: None,
     }
+}
+
+/// An HTTP endpoint on a free local port, stopped when dropped.
+pub struct Endpoint {
+    pub url: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Serves `store` (and `metrics` at `/metrics`, as a worker does; without them, as
+/// `capacloud blobs serve` does) on a free port of 127.0.0.1.
+pub async fn endpoint(
+    store: capacloud_client::blob::LocalStore,
+    metrics: Option<std::sync::Arc<capacloud_worker::metrics::Metrics>>,
+) -> Endpoint {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    let app = match metrics {
+        Some(m) => capacloud_worker::serve::router(store, m),
+        None => capacloud_client::blob::server::router(store, capacloud_client::blob::server::DEFAULT_MAX_BODY),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(capacloud_client::blob::server::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Endpoint { url, _stop: stop }
 }

@@ -1,52 +1,41 @@
-//! Provider workers on a real node and a real GPU adapter (lavapipe in CI): a renter's
-//! checked job is accepted, run on the GPU, committed, verified by a second worker's
-//! re-execution and settled, with the provider's root equal to the CPU reference's; a
-//! worker that never computes is caught by two verifiers and slashed.
+//! Provider workers on a real node and a real GPU adapter (lavapipe in CI), each with its
+//! own disk and HTTP endpoint, as on separate machines. The renter keeps spec and inputs on
+//! its own blob server; a checked job is accepted, the inputs fetched over HTTP (hash-checked),
+//! run on the GPU, committed, verified by a second worker's re-execution and settled with
+//! exact payouts; the renter downloads the output from the provider's endpoint and checks it
+//! against the revealed root, chunk proofs included. A worker that never computes is caught
+//! by two verifiers and slashed. The money invariant holds at the end.
 
-use capacloud_client::blob::{BlobStore, LocalStore};
+use capacloud_client::blob::{self, BlobError, BlobStore, HttpStore, LocalStore};
 use capacloud_client::chain::Chain;
 use capacloud_client::marketplace::*;
+use capacloud_client::renter::{self, JobBundle, Terms};
 use capacloud_client::Marketplace;
-use capacloud_executor::merkle;
 use capacloud_executor::workloads::{Mandelbrot, Workload};
-use capacloud_tests::{contract_artifacts, gpu_or_skip, lavapipe_offer, worker_config, TestNode};
+use capacloud_tests::{contract_artifacts, endpoint, gpu_or_skip, lavapipe_offer, worker_config, Endpoint, TestNode};
+use capacloud_worker::metrics::Metrics;
 use capacloud_worker::provider::Worker;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use subxt_signer::sr25519::dev;
 
 const WND: Amount = 1_000_000_000_000_000_000;
 const PRICE: Amount = WND / 1_000;
 
+/// One provider "machine": its disk, metrics and HTTP endpoint.
+struct Machine {
+    _dir: tempfile::TempDir,
+    store: LocalStore,
+    metrics: Arc<Metrics>,
+    endpoint: Endpoint,
+}
 
-/// Creates a checked direct-hire job for `offer_id`, reveals the seed when the provider has
-/// committed, and waits until the job ends. Returns the final job.
-async fn run_job(m: &Marketplace<'_>, chain: &Chain, offer_id: u64, spec_hash: Hash32, seed: Hash32) -> Job {
-    let now = chain.finalized_number().await.unwrap();
-    let input = JobInput {
-        spec_hash,
-        spec_uri: capacloud_client::blob::uri(&spec_hash),
-        work_units: 10,
-        max_price_per_unit: PRICE,
-        requirements: Requirements { min_vram_mib: 1_024, min_benchmark_score: 1, gpu_class: Some(2) },
-        deadline: now + 40,
-        check_rate_bps: 10_000,
-        seed_commitment: seed_commitment(&seed),
-        offer_id: Some(offer_id),
-    };
-    let (id, _) = m.create_job(&input).await.unwrap();
-    let start = Instant::now();
-    loop {
-        let job = m.job(id).await.unwrap().unwrap();
-        if job.state.is_terminal() {
-            return job;
-        }
-        if job.state == JobState::Committed {
-            m.reveal_seed(id, seed).await.unwrap();
-        }
-        assert!(start.elapsed() < Duration::from_secs(240), "job {id} stuck in {:?}", job.state);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+async fn machine() -> Machine {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path().join("blobs")).unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let endpoint = endpoint(store.clone(), Some(metrics.clone())).await;
+    Machine { _dir: dir, store, metrics, endpoint }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,43 +52,67 @@ async fn workers_run_verify_and_catch_a_cheater() {
     m.set_params(Params { accept_window: 6, bid_window: 6, reveal_window: 10, unstake_cooldown: 4, ..m.params().await.unwrap() })
         .await
         .unwrap();
+    let machines = [machine().await, machine().await, machine().await];
     let mut offers = Vec::new();
-    for c in [&bob, &charlie, &eve] {
+    for (c, mach) in [&bob, &charlie, &eve].into_iter().zip(&machines) {
         let mc = m.with(c);
         mc.register_provider(20 * WND).await.unwrap();
-        offers.push(mc.list_offer(&lavapipe_offer(PRICE)).await.unwrap().0);
+        let offer = OfferInput { endpoint: mach.endpoint.url.clone(), ..lavapipe_offer(PRICE) };
+        offers.push(mc.list_offer(&offer).await.unwrap().0);
     }
 
-    // The renter's job: a small Mandelbrot, stored content-addressed.
-    let dir = tempfile::tempdir().unwrap();
-    let blobs: Arc<dyn BlobStore> = Arc::new(LocalStore::new(dir.path()).unwrap());
+    // The renter's blob server, on "its" machine: what `capacloud blobs serve` runs.
+    let renter_dir = tempfile::tempdir().unwrap();
+    let renter_server = endpoint(LocalStore::new(renter_dir.path()).unwrap(), None).await;
+    let renter_store = HttpStore::new(&renter_server.url).unwrap();
     let w = Mandelbrot { width: 96, height: 64, max_iter: 128 };
     let prepared = w.prepare();
-    let expected_root = merkle::commit(&w.cpu_reference(&prepared), merkle::DEFAULT_CHUNK).root;
+    let reference = w.cpu_reference(&prepared);
+    let expected_root = blob::output_root(&reference);
     let (spec, inputs) = prepared.to_job();
-    let spec_hash = blobs.put(&spec.encode_spec()).unwrap();
-    assert_eq!(spec_hash, spec.spec_hash());
-    for data in inputs.values() {
-        blobs.put(data).unwrap();
-    }
+    let bundle = JobBundle { spec, inputs, library: None };
+    renter::check(&bundle).unwrap();
+    let terms = |offer| Terms {
+        offer_id: Some(offer),
+        max_price_per_unit: PRICE,
+        check_rate_bps: 10_000,
+        deadline_blocks: 40,
+        requirements: Requirements { min_vram_mib: 1_024, min_benchmark_score: 1, gpu_class: Some(2) },
+    };
 
-    let workers = [
-        Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(offers[0], PRICE, 1, false)),
-        Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(offers[1], PRICE, 2, false)),
-        Worker::new(&eve, m.address(), gpu.clone(), blobs.clone(), worker_config(offers[2], PRICE, 3, true)),
-    ];
+    let worker = |chain, i: usize, secret, cheat| {
+        Worker::new(chain, m.address(), gpu.clone(), machines[i].store.clone(), worker_config(offers[i], PRICE, secret, cheat), machines[i].metrics.clone())
+            .unwrap()
+    };
+    let workers = [worker(&bob, 0, 1, false), worker(&charlie, 1, 2, false), worker(&eve, 2, 3, true)];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let md = m.with(&dave);
     let renter = async {
-        let honest = run_job(&md, &dave, offers[0], spec_hash, [1; 32]).await;
-        let cheat = run_job(&md, &dave, offers[2], spec_hash, [2; 32]).await;
+        let run = |offer, seed| {
+            let (md, bundle, terms, renter_store, dave) = (&md, &bundle, terms(offer), &renter_store, &dave);
+            async move {
+                let now = dave.finalized_number().await.unwrap();
+                let id = renter::submit(md, renter_store, bundle, &terms, &seed, now).await.unwrap();
+                let job = renter::follow(md, id, &seed, Duration::from_secs(240), |_| {}).await.unwrap();
+                (id, job)
+            }
+        };
+        let honest = run(offers[0], [1; 32]).await;
+        // Payouts of the honest job, before anyone earns anything else.
+        let paid = (
+            m.withdrawable_of(bob.address()).await.unwrap(),
+            m.withdrawable_of(honest.1.verifiers[0].unwrap().account).await.unwrap(),
+            m.withdrawable_of(dave.address()).await.unwrap(),
+            m.accounting().await.unwrap().treasury,
+        );
+        let cheat = run(offers[2], [2; 32]).await;
         let _ = stop_tx.send(true);
-        (honest, cheat)
+        (honest, paid, cheat)
     };
-    let (_, _, _, (honest, cheat)) = tokio::join!(
+    let (_, _, _, ((honest_id, honest), paid, (_, cheat))) = tokio::join!(
         workers[0].run(stopped(stop_rx.clone())),
         workers[1].run(stopped(stop_rx.clone())),
         workers[2].run(stopped(stop_rx.clone())),
@@ -111,6 +124,30 @@ async fn workers_run_verify_and_catch_a_cheater() {
     assert!(honest.checked);
     assert_eq!(honest.provider_root, Some(expected_root));
     assert_eq!(honest.verifiers[0].and_then(|v| v.root), Some(expected_root));
+    // Exact payouts: provider value − 2 %, verifier 3 %, renter the rest of the escrow.
+    let value = Amount::from(bundle.spec.work_units) * PRICE;
+    let escrow = m.required_escrow(bundle.spec.work_units, PRICE).await.unwrap().unwrap();
+    let (pfee, vfee) = (value * 200 / 10_000, value * 300 / 10_000);
+    assert_eq!(paid, (value - pfee, vfee, escrow - value - vfee, pfee));
+
+    // The output comes from Bob's endpoint (the renter's server never had it), checked
+    // against the revealed root; a chunk checks against the root alone.
+    assert!(matches!(renter_store.get_output_unchecked(&expected_root).await, Err(BlobError::NotFound(_))));
+    let output = renter::fetch_output(&md, honest_id, &honest, &renter_store).await.unwrap();
+    assert_eq!(output, reference);
+    let bob_endpoint = HttpStore::new(&machines[0].endpoint.url).unwrap();
+    assert_eq!(bob_endpoint.get_chunk(&expected_root, 1).await.unwrap(), reference[4096..8192]);
+    // Bob fetched the inputs and spec from the renter's server and cached them.
+    assert!(honest.input.spec_uri.starts_with(&renter_server.url), "{}", honest.input.spec_uri);
+    let cached = machines[0].store.get(&honest.input.spec_hash).await.unwrap();
+    let spec = capacloud_executor::spec::JobSpec::decode_spec(&cached).unwrap();
+    for b in &spec.bindings {
+        if let capacloud_executor::spec::BindingKind::Input(r) = &b.kind {
+            assert!(r.uri.starts_with(&renter_server.url), "{}", r.uri);
+            assert_eq!(machines[0].store.get(&r.sha256).await.unwrap(), bundle.inputs[&b.binding]);
+        }
+    }
+
     // The provider that never computed: outvoted by two verifiers, slashed.
     assert_eq!(cheat.state, JobState::Slashed);
     assert_eq!(cheat.round, 2);
@@ -121,6 +158,14 @@ async fn workers_run_verify_and_catch_a_cheater() {
     assert_eq!(e.reputation.checks_failed, 1);
     let b = m.provider(bob.address()).await.unwrap().unwrap();
     assert_eq!((b.reputation.jobs_completed, b.reputation.checks_passed), (1, 1));
+
+    // Bob's /metrics over HTTP: one commit, one settled job, GPU time counted.
+    let text = reqwest::get(format!("{}/metrics", machines[0].endpoint.url)).await.unwrap().text().await.unwrap();
+    for line in ["capacloud_worker_steps_total{action=\"accepted\"} 1", "capacloud_worker_steps_total{action=\"committed\"} 1", "capacloud_worker_jobs_finished_total{state=\"Settled\"} 1"] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    assert!(machines[0].metrics.gpu_seconds.get() > 0.0);
+    assert_eq!(machines[2].metrics.step_count("committed"), 1, "Eve committed her made-up root once");
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);
 }

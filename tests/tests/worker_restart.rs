@@ -1,14 +1,21 @@
-//! A provider worker that dies after committing resumes from the chain's state when it is
-//! started again: the new process (no memory of the old one) recomputes the same result and
-//! salt, reveals, and never submits a step twice.
+//! Workers that die mid-job.
+//!
+//! - A provider worker killed after committing is started again on the same data dir: it
+//!   resumes from its persisted state and the chain's, reveals without re-executing the
+//!   kernel, never submits a step twice, and then auto-withdraws exactly its payout.
+//! - A provider worker killed after accepting and never restarted: once the commit deadline
+//!   passes, the renter's `follow` moves the job on and gets its escrow back plus the
+//!   provider's penalty, to the unit.
 
-use capacloud_client::blob::{BlobStore, LocalStore};
+use capacloud_client::blob::LocalStore;
 use capacloud_client::chain::Chain;
 use capacloud_client::marketplace::*;
+use capacloud_client::renter::{self, JobBundle, Terms};
 use capacloud_client::Marketplace;
 use capacloud_executor::workloads::{Matmul, Workload};
 use capacloud_tests::{contract_artifacts, gpu_or_skip, lavapipe_offer, worker_config, TestNode};
-use capacloud_worker::provider::Worker;
+use capacloud_worker::metrics::Metrics;
+use capacloud_worker::provider::{Worker, WorkerState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subxt_signer::sr25519::dev;
@@ -16,6 +23,14 @@ use subxt_signer::sr25519::dev;
 const WND: Amount = 1_000_000_000_000_000_000;
 const PRICE: Amount = WND / 1_000;
 
+fn matmul_job() -> JobBundle {
+    let (spec, inputs) = Matmul { n: 64, seed: 9 }.prepare().to_job();
+    JobBundle { spec, inputs, library: None }
+}
+
+fn terms(offer: u64, deadline_blocks: u32) -> Terms {
+    Terms { offer_id: Some(offer), max_price_per_unit: PRICE, check_rate_bps: 10_000, deadline_blocks, requirements: Requirements::default() }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_worker_resumes_without_double_submitting() {
@@ -38,35 +53,26 @@ async fn restarted_worker_resumes_without_double_submitting() {
     let (bob_offer, _) = mb.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
     let (charlie_offer, _) = mc.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
 
+    // One directory plays the renter's and both providers' blob store (location-free URIs).
     let dir = tempfile::tempdir().unwrap();
-    let blobs: Arc<dyn BlobStore> = Arc::new(LocalStore::new(dir.path()).unwrap());
-    let (spec, inputs) = Matmul { n: 64, seed: 9 }.prepare().to_job();
-    let spec_hash = blobs.put(&spec.encode_spec()).unwrap();
-    for data in inputs.values() {
-        blobs.put(data).unwrap();
-    }
+    let blobs = LocalStore::new(dir.path().join("blobs")).unwrap();
+    let bundle = matmul_job();
     let seed = [4u8; 32];
-    let now = dave.finalized_number().await.unwrap();
     let md = m.with(&dave);
-    let (job, _) = md
-        .create_job(&JobInput {
-            spec_hash,
-            spec_uri: capacloud_client::blob::uri(&spec_hash),
-            work_units: spec.work_units,
-            max_price_per_unit: PRICE,
-            requirements: Requirements::default(),
-            deadline: now + 60,
-            check_rate_bps: 10_000,
-            seed_commitment: seed_commitment(&seed),
-            offer_id: Some(bob_offer),
-        })
-        .await
-        .unwrap();
+    let now = dave.finalized_number().await.unwrap();
+    let job = renter::submit(&md, &blobs, &bundle, &terms(bob_offer, 60), &seed, now).await.unwrap();
 
-    // The first Bob worker accepts and commits, then "dies" (is dropped).
+    // Bob's worker keeps its state in its data dir; it accepts and commits, then "dies".
+    let state_file = dir.path().join("bob-state.json");
+    let bob_cfg = || {
+        let mut c = worker_config(bob_offer, PRICE, 1, false);
+        c.state_file = Some(state_file.clone());
+        c.withdraw_above = Some(0);
+        c
+    };
     let mut steps = Vec::new();
     {
-        let first = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false));
+        let first = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default())).unwrap();
         for _ in 0..2 {
             let r = first.pass().await.unwrap();
             assert!(r.errors.is_empty(), "{:?}", r.errors);
@@ -75,12 +81,19 @@ async fn restarted_worker_resumes_without_double_submitting() {
     }
     assert_eq!(steps, vec![(job, "accepted"), (job, "committed")]);
     assert_eq!(m.job(job).await.unwrap().unwrap().state, JobState::Committed);
+    let saved = WorkerState::load(&state_file).unwrap();
+    assert_eq!((saved.next_job, saved.live.iter().copied().collect::<Vec<_>>()), (job + 1, vec![job]));
+    assert!(saved.computed.contains_key(&job), "the computed result is on disk");
 
-    // The renter reveals; Charlie verifies; a fresh Bob worker (same key) finishes the job.
+    // The renter reveals; Charlie verifies; a new Bob worker on the same data dir finishes.
     md.reveal_seed(job, seed).await.unwrap();
-    let charlie_worker = Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, false));
-    let restarted = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false));
+    let charlie_worker =
+        Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, false), Arc::new(Metrics::default()))
+            .unwrap();
+    let restarted_metrics = Arc::new(Metrics::default());
+    let restarted = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), restarted_metrics.clone()).unwrap();
     let mut bob_steps = Vec::new();
+    let mut withdrawn = 0;
     let start = Instant::now();
     loop {
         let j = m.job(job).await.unwrap().unwrap();
@@ -94,12 +107,73 @@ async fn restarted_worker_resumes_without_double_submitting() {
         let rb = restarted.pass().await.unwrap();
         assert!(rb.errors.is_empty(), "{:?}", rb.errors);
         bob_steps.extend(rb.actions);
+        withdrawn += rb.withdrawn;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    // The restarted worker only revealed: it neither accepted nor committed again.
+    withdrawn += restarted.pass().await.unwrap().withdrawn;
+    // The restarted worker only revealed: it neither accepted nor committed again, and it
+    // did not run the kernel again (the result came from its state file).
     assert_eq!(bob_steps, vec![(job, "revealed")]);
+    assert_eq!(restarted_metrics.gpu_seconds.get(), 0.0);
     let j = m.job(job).await.unwrap().unwrap();
-    assert_eq!(j.provider_root, j.verifiers[0].and_then(|v| v.root), "the recomputed root matched the verifier's");
+    assert_eq!(j.provider_root, j.verifiers[0].and_then(|v| v.root), "the persisted root matched the verifier's");
+    // Auto-withdraw (threshold 0): exactly the provider's payout, nothing left behind.
+    let value = Amount::from(bundle.spec.work_units) * PRICE;
+    assert_eq!(withdrawn, value - value * 200 / 10_000);
+    assert_eq!(m.withdrawable_of(bob.address()).await.unwrap(), 0);
+    assert!(restarted.state().live.is_empty(), "the ended job is forgotten");
+    let (balance, total) = m.balance_check().await.unwrap();
+    assert_eq!(balance, total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_worker_job_is_refunded_after_its_deadline() {
+    let test = "dead_worker_job_is_refunded_after_its_deadline";
+    let Some(art) = contract_artifacts(test) else { return };
+    let Some(gpu) = gpu_or_skip(test) else { return };
+    let Some(node) = TestNode::start(test) else { return };
+    let url = node.url();
+    let alice = Chain::connect(&url, dev::alice()).await.unwrap();
+    let bob = Chain::connect(&url, dev::bob()).await.unwrap();
+    let dave = Chain::connect(&url, dev::dave()).await.unwrap();
+    let (m, _) = Marketplace::deploy(&alice, &art.code).await.unwrap();
+    m.set_params(Params { accept_window: 4, bid_window: 4, reveal_window: 6, unstake_cooldown: 4, ..m.params().await.unwrap() })
+        .await
+        .unwrap();
+    let mb = m.with(&bob);
+    mb.register_provider(20 * WND).await.unwrap();
+    let (bob_offer, _) = mb.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = LocalStore::new(dir.path()).unwrap();
+    let bundle = matmul_job();
+    let seed = [5u8; 32];
+    let md = m.with(&dave);
+    let now = dave.finalized_number().await.unwrap();
+    let job = renter::submit(&md, &blobs, &bundle, &terms(bob_offer, 12), &seed, now).await.unwrap();
+
+    // Bob's worker accepts, then dies before computing (one pass, dropped).
+    {
+        let w = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), Arc::new(Metrics::default()))
+            .unwrap();
+        assert_eq!(w.pass().await.unwrap().actions, vec![(job, "accepted")]);
+    }
+    let accepted = m.job(job).await.unwrap().unwrap();
+    assert_eq!(accepted.state, JobState::Assigned);
+    let escrow = m.required_escrow(bundle.spec.work_units, PRICE).await.unwrap().unwrap();
+    let dave_before = m.withdrawable_of(dave.address()).await.unwrap();
+
+    // The renter keeps following: after the deadline it calls cleanup itself.
+    let mut seen = Vec::new();
+    let end = renter::follow(&md, job, &seed, Duration::from_secs(120), |s| seen.push(s)).await.unwrap();
+    assert_eq!(end.state, JobState::Refunded);
+    assert_eq!(seen, vec![JobState::Assigned, JobState::Refunded]);
+    assert!(dave.finalized_number().await.unwrap() > accepted.phase_deadline);
+    // Escrow back in full, plus the penalty (10 % of the lock, at most the job's value).
+    let value = Amount::from(bundle.spec.work_units) * PRICE;
+    let penalty = (accepted.lock / 10_000 * 1_000).min(value);
+    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap(), dave_before + escrow + penalty);
+    let b = m.provider(bob.address()).await.unwrap().unwrap();
+    assert_eq!(b.reputation.timeouts, 1);
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);
 }

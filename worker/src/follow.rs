@@ -46,3 +46,18 @@ pub async fn follow(
         }
     }
 }
+
+/// [`follow`] with reconnection: restarts the subscription after a failure (counting it in
+/// `metrics`) until the receiver is dropped. Run it as a task and abort it to stop.
+pub async fn follow_forever(client: OnlineClient<chain::Config>, contract: H160, tx: mpsc::Sender<Observed>, metrics: std::sync::Arc<crate::metrics::Metrics>) {
+    while !tx.is_closed() {
+        match follow(client.clone(), contract, tx.clone(), std::future::pending()).await {
+            Ok(()) => return,
+            Err(e) => {
+                metrics.rpc_errors.inc();
+                tracing::warn!(%e, "event subscription failed; resubscribing in 2 s (passes keep polling)");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
+    }
+}

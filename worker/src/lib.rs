@@ -2,6 +2,12 @@
 //!
 //! - [`follow`] follows finalized blocks and yields the marketplace's events.
 //! - [`provider`] is the job loop: take jobs, run them on the GPU, commit, reveal, verify.
+//! - [`metrics`] is what it counts, served at `/metrics`.
+//! - [`config`] is the daemon's configuration: file, env vars, flags.
+//! - [`serve`] is its HTTP endpoint: outputs, chunk proofs, blobs, metrics.
 
+pub mod config;
 pub mod follow;
+pub mod metrics;
 pub mod provider;
+pub mod serve;

@@ -1,92 +1,88 @@
 //! `capacloud-worker`: the provider daemon. It measures its GPU, registers (or tops up) its
-//! stake, lists or updates its offer, then runs the job loop until Ctrl-C.
+//! stake, lists or updates its offer, serves its endpoint (outputs, chunk proofs, blobs,
+//! `/metrics`), then runs the job loop until Ctrl-C or SIGTERM.
+//!
+//! Exit codes: 0 after a clean shutdown; 1 when the chain, the GPU or the network fails;
+//! 2 for bad configuration (flags, env vars, config file, key).
 
 use anyhow::{Context, Result};
 use capacloud_client::blob::LocalStore;
 use capacloud_client::chain::{self, Chain};
+use capacloud_client::keys;
 use capacloud_client::marketplace::{OfferInput, UNITS_PER_PLANCK};
 use capacloud_client::Marketplace;
 use capacloud_executor::{score, ExecLimits, Gpu};
+use capacloud_worker::config::{Args, Settings};
+use capacloud_worker::metrics::Metrics;
 use capacloud_worker::provider::{Worker, WorkerConfig};
 use clap::Parser;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Parser)]
-#[command(name = "capacloud-worker", version, about = "CapaCloud provider worker")]
-struct Args {
-    /// Node RPC endpoint.
-    #[arg(long, env = "CAPACLOUD_URL", default_value = "ws://127.0.0.1:9944")]
-    url: String,
-    /// Signing key: dev URI (//Bob), seed phrase, or 0x secret seed.
-    #[arg(long, env = "CAPACLOUD_SURI", hide_env_values = true)]
-    suri: String,
-    /// Marketplace contract address (0x + 40 hex digits).
-    #[arg(long, env = "CAPACLOUD_CONTRACT")]
-    contract: String,
-    /// Directory of the content-addressed blob store (specs, inputs, outputs).
-    #[arg(long, env = "CAPACLOUD_BLOBS")]
-    blobs: PathBuf,
-    /// Stake to keep bonded, in WND (registers or tops up to it).
-    #[arg(long, env = "CAPACLOUD_STAKE_WND", default_value_t = 20)]
-    stake_wnd: u128,
-    /// Price per work unit, in contract units (10^-18 WND).
-    #[arg(long, env = "CAPACLOUD_PRICE")]
-    price: u128,
-    /// Largest job, in work units.
-    #[arg(long, default_value_t = 1_000_000)]
-    max_units: u64,
-    /// VRAM to advertise, in MiB (wgpu does not report it).
-    #[arg(long, default_value_t = 16_384)]
-    vram_mib: u32,
-    /// URL where this worker serves outputs.
-    #[arg(long, default_value = "file://blobs")]
-    endpoint: String,
-    /// Seconds between passes over the jobs.
-    #[arg(long, default_value_t = 1.0)]
-    poll_secs: f64,
-    /// Demo only: commit made-up results without computing (gets slashed when checked).
-    #[arg(long)]
-    cheat: bool,
+/// Bad configuration: reported with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadConfig(String);
+
+fn bad(e: impl std::fmt::Display) -> anyhow::Error {
+    BadConfig(e.to_string()).into()
 }
 
-async fn run(args: Args) -> Result<()> {
-    let address = chain::parse_address(&args.contract)?;
-    let signer = chain::keypair_from_uri(&args.suri)?;
-    // Salts must survive restarts and stay secret: derive them from the key material.
-    let salt_secret = capacloud_client::blob::sha256(&[b"capacloud-salt".as_slice(), args.suri.as_bytes()].concat());
+/// Resolves on Ctrl-C or SIGTERM (what `kill` and service managers send).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+async fn run(s: Settings) -> Result<()> {
+    let address = chain::parse_address(&s.contract).map_err(bad)?;
+    let key = keys::load(s.suri.as_deref(), s.key_file.as_deref()).map_err(bad)?;
+    let store = LocalStore::new(s.data_dir.join("blobs")).map_err(|e| bad(format!("data dir {}: {e}", s.data_dir.display())))?;
+    let listener = tokio::net::TcpListener::bind(s.listen).await.map_err(|e| bad(format!("cannot listen on {}: {e}", s.listen)))?;
+    let bound = listener.local_addr()?;
+    let endpoint = s.endpoint.clone().unwrap_or_else(|| format!("http://{bound}"));
+
     let gpu = Arc::new(Gpu::from_env().context("opening a GPU adapter")?);
     let measured = score::measure(&gpu).context("measuring the adapter score")?;
     tracing::info!(adapter = %gpu.describe(), gops = measured.matmul_gops, class = measured.class, "benchmarked");
 
-    let chain = Chain::connect(&args.url, signer).await?;
+    let chain = Chain::connect(&s.url, key.pair).await?;
     let market = Marketplace::at(&chain, address).await?;
     let me = chain.address();
-    let target = args.stake_wnd * 1_000_000_000_000 * UNITS_PER_PLANCK;
     match market.provider(me).await? {
         None => {
-            market.register_provider(target).await?;
-            tracing::info!(stake_wnd = args.stake_wnd, "registered");
+            market.register_provider(s.stake).await?;
+            tracing::info!(provider = ?me, stake = s.stake, "registered");
         }
-        Some(p) if p.stake < target => {
-            let top_up = (target - p.stake).div_ceil(UNITS_PER_PLANCK) * UNITS_PER_PLANCK;
+        Some(p) if p.stake < s.stake => {
+            let top_up = (s.stake - p.stake).div_ceil(UNITS_PER_PLANCK) * UNITS_PER_PLANCK;
             market.add_stake(top_up).await?;
-            tracing::info!(top_up, "stake topped up");
+            tracing::info!(provider = ?me, top_up, "stake topped up");
         }
         Some(_) => {}
     }
     let info = OfferInput {
         gpu_vendor: vendor_name(gpu.info.vendor),
         gpu_model: gpu.info.name.chars().take(64).collect(),
-        vram_mib: args.vram_mib,
+        vram_mib: s.vram_mib,
         backend: format!("Vulkan {}", gpu.info.driver).chars().take(64).collect(),
         benchmark_score: measured.matmul_gops.round() as u32,
         gpu_class: measured.class,
-        price_per_unit: args.price,
-        max_units: args.max_units,
-        endpoint: args.endpoint.clone(),
+        price_per_unit: s.price,
+        max_units: s.max_units,
+        endpoint: endpoint.clone(),
     };
     // Reuse this provider's first active offer, else list one.
     let mut offer_id = None;
@@ -103,23 +99,36 @@ async fn run(args: Args) -> Result<()> {
         }
         None => market.list_offer(&info).await?.0,
     };
-    println!("{}", serde_json::json!({ "provider": format!("{me:?}"), "offer_id": offer_id, "gops": measured.matmul_gops, "class": measured.class }));
+    println!(
+        "{}",
+        serde_json::json!({ "provider": format!("{me:?}"), "offer_id": offer_id, "endpoint": endpoint, "gops": measured.matmul_gops, "class": measured.class })
+    );
 
-    let blobs = Arc::new(LocalStore::new(&args.blobs)?);
+    let metrics = Arc::new(Metrics::default());
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(capacloud_client::blob::server::serve(
+        listener,
+        capacloud_worker::serve::router(store.clone(), metrics.clone()),
+        async {
+            let _ = http_stopped.await;
+        },
+    ));
+    tracing::info!(%endpoint, listen = %bound, "serving outputs, proofs, blobs and /metrics");
+
     let cfg = WorkerConfig {
         offer_id,
-        bid_price: args.price,
-        salt_secret,
-        cheat: args.cheat,
-        poll: Duration::from_secs_f64(args.poll_secs),
+        bid_price: s.price,
+        salt_secret: key.salt_secret,
+        cheat: s.cheat,
+        poll: Duration::from_secs_f64(s.poll_secs),
         limits: ExecLimits::default(),
+        withdraw_above: s.withdraw_above,
+        state_file: Some(s.data_dir.join("state.json")),
     };
-    let worker = Worker::new(&chain, address, gpu, blobs, cfg);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    };
-    worker.run(shutdown).await;
+    let worker = Worker::new(&chain, address, gpu, store, cfg, metrics)?;
+    worker.run(shutdown_signal()).await;
+    let _ = stop_http.send(());
+    http.await?.context("HTTP endpoint")?;
     Ok(())
 }
 
@@ -142,7 +151,13 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CAPACLOUD_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let settings = match Settings::resolve(Args::parse()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -150,11 +165,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(args)) {
+    match rt.block_on(run(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<BadConfig>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

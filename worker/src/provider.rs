@@ -1,23 +1,31 @@
-//! The provider's job loop: reads the marketplace's jobs, takes the ones its offer qualifies
-//! for, runs them on the GPU, commits and reveals results, and does verifier duty.
+//! The provider's job loop: tracks the marketplace's live jobs, takes the ones its offer
+//! qualifies for, runs them on the GPU, commits and reveals results, does verifier duty,
+//! and withdraws earnings above a threshold.
 //!
 //! The loop is driven by on-chain state, not by remembered events: every pass reads each
 //! live job and performs the one step the contract expects from this provider, if any.
-//! That makes it idempotent — a restarted worker resumes where the chain says it is and
+//! That makes it idempotent: a restarted worker resumes where the chain says it is and
 //! never submits a step twice (a step the chain already has is not "expected" any more).
 //! Salts are derived from the worker's key and the job id, and outputs are deterministic,
-//! so a restart recomputes the same commitment.
+//! so a restart recomputes the same commitment. Marketplace events wake the loop at once;
+//! a slow poll covers events missed while the connection was down.
+//!
+//! What the worker knows between passes ([`WorkerState`]: the next job id to look at, the
+//! live job ids, the results it computed) is persisted after every change, so a restart
+//! neither rescans ended jobs nor recomputes finished kernels.
 
-use capacloud_client::blob::{self, BlobStore};
+use crate::metrics::{ActionLabel, Metrics, StateLabel};
+use capacloud_client::blob::{self, BlobStore, LocalStore, Resolver};
 use capacloud_client::chain::{Chain, ChainError};
-use capacloud_client::marketplace::{result_commitment, Hash32, Job, JobState};
+use capacloud_client::marketplace::{result_commitment, Amount, Hash32, Job, JobState};
 use capacloud_client::Marketplace;
 use capacloud_executor::spec::{BindingKind, Determinism, JobSpec};
 use capacloud_executor::{ExecLimits, Gpu};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use subxt::utils::H160;
 
 /// Why the worker could not take a step.
@@ -37,6 +45,24 @@ pub enum WorkerError {
     },
     #[error("job {job}: the executor task died: {reason}")]
     Join { job: u64, reason: String },
+    #[error("worker state file {path}: {reason}")]
+    State { path: PathBuf, reason: String },
+}
+
+impl WorkerError {
+    /// The failure's label in the `failures` metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WorkerError::Chain(ChainError::Connect { .. } | ChainError::Rpc(_) | ChainError::RpcCall(_)) => "rpc",
+            WorkerError::Chain(ChainError::Reverted { .. } | ChainError::Dispatch { .. }) => "refused",
+            WorkerError::Chain(_) => "chain",
+            WorkerError::Blob(_) => "blob",
+            WorkerError::BadSpec { .. } => "bad_spec",
+            WorkerError::Exec { source: capacloud_executor::ExecError::Timeout(_), .. } => "timeout",
+            WorkerError::Exec { .. } | WorkerError::Join { .. } => "exec",
+            WorkerError::State { .. } => "state",
+        }
+    }
 }
 
 /// How the worker behaves.
@@ -50,16 +76,71 @@ pub struct WorkerConfig {
     pub salt_secret: Hash32,
     /// Test/demo only: commit a made-up root without computing (a cheating provider).
     pub cheat: bool,
-    /// Time between passes over the jobs.
+    /// Longest time between passes when no event arrives.
     pub poll: Duration,
     pub limits: ExecLimits,
+    /// Withdraw earnings whenever the withdrawable balance exceeds this (contract units).
+    pub withdraw_above: Option<Amount>,
+    /// Where [`WorkerState`] is persisted (none: kept in memory only).
+    pub state_file: Option<PathBuf>,
 }
 
 /// A result the worker has computed for a job (as provider or as verifier).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Computed {
-    root: Hash32,
-    salt: Hash32,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Computed {
+    #[serde(with = "hex32")]
+    pub root: Hash32,
+    #[serde(with = "hex32")]
+    pub salt: Hash32,
+}
+
+mod hex32 {
+    pub fn serialize<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s: String = serde::Deserialize::deserialize(d)?;
+        hex::decode(&s).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| serde::de::Error::custom("expected 32 hex bytes"))
+    }
+}
+
+/// What the worker remembers between passes and across restarts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerState {
+    /// Jobs below this id were seen; they are live or ended.
+    pub next_job: u64,
+    /// Jobs seen and not yet ended.
+    pub live: BTreeSet<u64>,
+    /// Results computed for live jobs.
+    pub computed: BTreeMap<u64, Computed>,
+}
+
+impl WorkerState {
+    /// Loads the state from `path`; a missing file is a fresh state.
+    ///
+    /// # Errors
+    /// [`WorkerError::State`] for an unreadable or corrupt file (never silently reset).
+    pub fn load(path: &std::path::Path) -> Result<Self, WorkerError> {
+        let err = |reason: String| WorkerError::State { path: path.into(), reason };
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    /// Writes the state to `path` atomically (temp file + rename).
+    ///
+    /// # Errors
+    /// [`WorkerError::State`].
+    pub fn save(&self, path: &std::path::Path) -> Result<(), WorkerError> {
+        let err = |reason: String| WorkerError::State { path: path.into(), reason };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
+        std::fs::write(tmp.path(), serde_json::to_vec_pretty(self).expect("state serializes")).map_err(|e| err(e.to_string()))?;
+        tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
+        Ok(())
+    }
 }
 
 /// What one pass did, for logs and tests.
@@ -67,6 +148,8 @@ struct Computed {
 pub struct PassReport {
     pub actions: Vec<(u64, &'static str)>,
     pub errors: Vec<(u64, String)>,
+    /// Amount withdrawn in this pass (contract units).
+    pub withdrawn: Amount,
 }
 
 /// The job loop of one provider.
@@ -74,33 +157,55 @@ pub struct Worker<'a> {
     chain: &'a Chain,
     market: Marketplace<'a>,
     gpu: Arc<Gpu>,
-    blobs: Arc<dyn BlobStore>,
+    store: LocalStore,
+    resolver: Resolver,
     cfg: WorkerConfig,
     me: H160,
-    computed: Mutex<BTreeMap<u64, Computed>>,
-    finished: Mutex<BTreeSet<u64>>,
+    state: Mutex<WorkerState>,
+    metrics: Arc<Metrics>,
 }
 
 impl<'a> Worker<'a> {
-    /// A worker acting as `chain`'s signer on the marketplace at `market`.
-    pub fn new(chain: &'a Chain, market: H160, gpu: Arc<Gpu>, blobs: Arc<dyn BlobStore>, cfg: WorkerConfig) -> Self {
-        let m = Marketplace::unchecked(chain, market);
-        Self {
+    /// A worker acting as `chain`'s signer on the marketplace at `market`, keeping outputs
+    /// (and fetched inputs) in `store`. Loads its persisted state, if any.
+    ///
+    /// # Errors
+    /// [`WorkerError::State`] when the state file exists but cannot be read.
+    pub fn new(chain: &'a Chain, market: H160, gpu: Arc<Gpu>, store: LocalStore, cfg: WorkerConfig, metrics: Arc<Metrics>) -> Result<Self, WorkerError> {
+        let state = match &cfg.state_file {
+            Some(path) => WorkerState::load(path)?,
+            None => WorkerState::default(),
+        };
+        Ok(Self {
             chain,
-            market: m,
+            market: Marketplace::unchecked(chain, market),
             gpu,
-            blobs,
+            resolver: Resolver::new(store.clone()),
+            store,
             cfg,
             me: chain.address(),
-            computed: Mutex::new(BTreeMap::new()),
-            finished: Mutex::new(BTreeSet::new()),
-        }
+            state: Mutex::new(state),
+            metrics,
+        })
     }
 
-    /// Runs passes every `poll` until `shutdown` resolves. Step errors are logged and
-    /// retried on the next pass; they never stop the loop.
+    /// A copy of the worker's state.
+    pub fn state(&self) -> WorkerState {
+        self.state.lock().unwrap().clone()
+    }
+
+    /// Runs a pass whenever a marketplace event arrives, and at least every `poll`, until
+    /// `shutdown` resolves. Step errors are logged, counted and retried on the next pass;
+    /// they never stop the loop.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let (tx, mut events) = tokio::sync::mpsc::channel(256);
+        let follower = tokio::spawn(crate::follow::follow_forever(
+            self.chain.client().clone(),
+            self.market.address(),
+            tx,
+            self.metrics.clone(),
+        ));
         loop {
             match self.pass().await {
                 Ok(report) => {
@@ -110,39 +215,112 @@ impl<'a> Worker<'a> {
                     for (job, err) in &report.errors {
                         tracing::warn!(job_id = job, provider = ?self.me, %err, "step failed");
                     }
+                    if report.withdrawn > 0 {
+                        tracing::info!(provider = ?self.me, amount = report.withdrawn, "withdrew earnings");
+                    }
                 }
-                Err(e) => tracing::warn!(provider = ?self.me, %e, "pass failed"),
+                Err(e) => {
+                    self.metrics.fail(e.reason());
+                    tracing::warn!(provider = ?self.me, %e, "pass failed");
+                }
             }
             tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => break,
                 _ = tokio::time::sleep(self.cfg.poll) => {}
+                Some(_) = events.recv() => {
+                    // Several events usually arrive per block: one pass covers them all.
+                    while events.try_recv().is_ok() {}
+                }
             }
+        }
+        follower.abort();
+    }
+
+    /// One pass over every live job, then the withdrawal check.
+    ///
+    /// # Errors
+    /// Only when the job count cannot be read or the state cannot be saved; per-job
+    /// failures are in the report.
+    pub async fn pass(&self) -> Result<PassReport, WorkerError> {
+        let mut report = PassReport::default();
+        let count = self.market.job_count().await.inspect_err(|e| self.count_rpc(e))?;
+        let live: Vec<u64> = {
+            let mut st = self.state.lock().unwrap();
+            let from = st.next_job;
+            st.live.extend(from..count);
+            st.next_job = st.next_job.max(count);
+            st.live.iter().copied().collect()
+        };
+        let mut by_state: BTreeMap<String, i64> = BTreeMap::new();
+        for id in live {
+            let job = match self.market.job(id).await {
+                Ok(Some(job)) => job,
+                Ok(None) => continue,
+                Err(e) => {
+                    self.count_rpc(&e);
+                    report.errors.push((id, e.to_string()));
+                    continue;
+                }
+            };
+            if job.state.is_terminal() {
+                self.finish(id, &job);
+                continue;
+            }
+            *by_state.entry(format!("{:?}", job.state)).or_default() += 1;
+            match self.step(id, &job).await {
+                Ok(Some(what)) => {
+                    self.metrics.steps.get_or_create(&ActionLabel { action: what }).inc();
+                    report.actions.push((id, what));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.metrics.fail(e.reason());
+                    if let WorkerError::Chain(c) = &e {
+                        self.count_rpc(c);
+                    }
+                    report.errors.push((id, e.to_string()));
+                }
+            }
+        }
+        self.metrics.jobs.clear();
+        for (state, n) in by_state {
+            self.metrics.jobs.get_or_create(&StateLabel { state }).set(n);
+        }
+        if let Some(path) = &self.cfg.state_file {
+            self.state.lock().unwrap().clone().save(path)?;
+        }
+        report.withdrawn = self.maybe_withdraw().await?;
+        Ok(report)
+    }
+
+    fn count_rpc(&self, e: &ChainError) {
+        if matches!(e, ChainError::Connect { .. } | ChainError::Rpc(_) | ChainError::RpcCall(_)) {
+            self.metrics.rpc_errors.inc();
         }
     }
 
-    /// One pass over every live job.
-    ///
-    /// # Errors
-    /// Only when the job count cannot be read; per-job failures are in the report.
-    pub async fn pass(&self) -> Result<PassReport, WorkerError> {
-        let mut report = PassReport::default();
-        let count = self.market.job_count().await?;
-        for id in 0..count {
-            if self.finished.lock().unwrap().contains(&id) {
-                continue;
-            }
-            let Some(job) = self.market.job(id).await? else { continue };
-            if job.state.is_terminal() {
-                self.finished.lock().unwrap().insert(id);
-                continue;
-            }
-            match self.step(id, &job).await {
-                Ok(Some(what)) => report.actions.push((id, what)),
-                Ok(None) => {}
-                Err(e) => report.errors.push((id, e.to_string())),
-            }
+    /// Forgets an ended job, counting it when this worker took part.
+    fn finish(&self, id: u64, job: &Job) {
+        let mut st = self.state.lock().unwrap();
+        st.live.remove(&id);
+        st.computed.remove(&id);
+        let took_part = job.provider == Some(self.me) || job.verifiers.iter().flatten().any(|v| v.account == self.me);
+        if took_part {
+            self.metrics.jobs_finished.get_or_create(&StateLabel { state: format!("{:?}", job.state) }).inc();
+            tracing::info!(job_id = id, renter = ?job.renter, provider = ?job.provider, state = ?job.state, "job ended");
         }
-        Ok(report)
+    }
+
+    /// Withdraws everything when the withdrawable balance exceeds the threshold.
+    async fn maybe_withdraw(&self) -> Result<Amount, WorkerError> {
+        let Some(threshold) = self.cfg.withdraw_above else { return Ok(0) };
+        let available = self.market.withdrawable_of(self.me).await?;
+        if available <= threshold {
+            return Ok(0);
+        }
+        let (amount, _) = self.market.withdraw().await?;
+        self.metrics.withdrawn_wnd.inc_by(amount as f64 / 1e18);
+        Ok(amount)
     }
 
     /// The step this provider owes job `id` in its current state, if any.
@@ -152,7 +330,7 @@ impl<'a> Worker<'a> {
         let verifier = job.current_verifier().filter(|v| v.account == self.me);
         match job.state {
             JobState::AwaitingAccept if job.input.offer_id == Some(self.cfg.offer_id) && now <= job.phase_deadline => {
-                self.load_spec(id, job)?;
+                self.load_spec(id, job).await?;
                 self.market.accept_job(id).await?;
                 Ok(Some("accepted"))
             }
@@ -162,7 +340,7 @@ impl<'a> Worker<'a> {
                 if beaten || price > job.input.max_price_per_unit {
                     return Ok(None);
                 }
-                self.load_spec(id, job)?;
+                self.load_spec(id, job).await?;
                 self.market.bid(id, self.cfg.offer_id, price).await?;
                 Ok(Some("bid"))
             }
@@ -196,8 +374,8 @@ impl<'a> Worker<'a> {
     }
 
     /// Fetches and checks the job's spec (hash, format, limits, exact determinism).
-    fn load_spec(&self, id: u64, job: &Job) -> Result<JobSpec, WorkerError> {
-        let bytes = self.blobs.get(&job.input.spec_hash)?;
+    async fn load_spec(&self, id: u64, job: &Job) -> Result<JobSpec, WorkerError> {
+        let bytes = self.resolver.fetch(&job.input.spec_hash, &job.input.spec_uri).await?;
         let spec = JobSpec::decode_spec_with_limits(&bytes, &self.cfg.limits.spec)
             .map_err(|e| WorkerError::BadSpec { job: id, reason: e.to_string() })?;
         if spec.determinism != Determinism::Exact {
@@ -209,31 +387,34 @@ impl<'a> Worker<'a> {
     /// The job's result root and this worker's salt for it, computing (or, cheating,
     /// inventing) the output the first time and storing it in the blob store.
     async fn compute(&self, id: u64, job: &Job, cheat: bool) -> Result<Computed, WorkerError> {
-        if let Some(c) = self.computed.lock().unwrap().get(&id) {
+        if let Some(c) = self.state.lock().unwrap().computed.get(&id) {
             return Ok(*c);
         }
         let salt = blob::sha256(&[self.cfg.salt_secret.as_slice(), &id.to_le_bytes()].concat());
         let root = if cheat {
             blob::sha256(&[b"never computed".as_slice(), &id.to_le_bytes()].concat())
         } else {
-            let spec = self.load_spec(id, job)?;
+            let spec = self.load_spec(id, job).await?;
             let mut inputs = BTreeMap::new();
             for b in &spec.bindings {
                 if let BindingKind::Input(r) = &b.kind {
-                    inputs.insert(b.binding, self.blobs.get(&r.sha256)?);
+                    inputs.insert(b.binding, self.resolver.fetch(&r.sha256, &r.uri).await?);
                 }
             }
             let gpu = self.gpu.clone();
             let limits = self.cfg.limits.clone();
+            let started = Instant::now();
             let exec = tokio::task::spawn_blocking(move || capacloud_executor::execute(&gpu, &spec, &inputs, &limits))
                 .await
                 .map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })?
                 .map_err(|source| WorkerError::Exec { job: id, source })?;
-            self.blobs.put_output(&exec.commitment.root, &exec.output)?;
+            self.metrics.gpu_seconds.inc_by(started.elapsed().as_secs_f64());
+            tracing::info!(job_id = id, renter = ?job.renter, bytes = exec.output.len(), secs = started.elapsed().as_secs_f64(), "computed");
+            self.store.put_output(&exec.commitment.root, &exec.output).await?;
             exec.commitment.root
         };
         let c = Computed { root, salt };
-        self.computed.lock().unwrap().insert(id, c);
+        self.state.lock().unwrap().computed.insert(id, c);
         Ok(c)
     }
 }

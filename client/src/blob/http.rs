@@ -1,0 +1,113 @@
+//! [`HttpStore`]: the [`BlobStore`] of another machine, reached through its [`super::server`].
+
+use super::{output_root, sha256, BlobError, BlobStore, ChunkProof};
+use std::time::Duration;
+
+/// The HTTP client every blob fetch uses: bounded connect time, generous transfer time.
+pub(super) fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(600))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+fn http_err(url: &str, reason: impl std::fmt::Display) -> BlobError {
+    BlobError::Http { url: url.into(), reason: reason.to_string() }
+}
+
+/// GETs `url`; a 404 is [`BlobError::NotFound`].
+async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, BlobError> {
+    let resp = client.get(url).send().await.map_err(|e| http_err(url, e))?;
+    match resp.status() {
+        reqwest::StatusCode::NOT_FOUND => Err(BlobError::NotFound(url.into())),
+        s if s.is_success() => Ok(resp.bytes().await.map_err(|e| http_err(url, e))?.to_vec()),
+        s => Err(http_err(url, format!("{s}: {}", resp.text().await.unwrap_or_default()))),
+    }
+}
+
+/// GETs `url` and checks the body's sha256 against `h`.
+pub(super) async fn get_checked(client: &reqwest::Client, url: &str, h: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
+    let data = get(client, url).await?;
+    let actual = sha256(&data);
+    if &actual != h {
+        return Err(BlobError::HashMismatch { name: url.into(), actual: hex::encode(actual) });
+    }
+    Ok(data)
+}
+
+/// A remote blob store at `base` (`http://host:port`), speaking the routes of
+/// [`super::server::router`].
+#[derive(Clone, Debug)]
+pub struct HttpStore {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl HttpStore {
+    /// The store served at `base`.
+    ///
+    /// # Errors
+    /// [`BlobError::BadUri`] when `base` is not an http(s) URL.
+    pub fn new(base: &str) -> Result<Self, BlobError> {
+        let base = base.trim_end_matches('/').to_string();
+        match reqwest::Url::parse(&base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Self { base, client: client() }),
+            _ => Err(BlobError::BadUri(base)),
+        }
+    }
+
+    /// The store's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn put_to(&self, url: String, data: &[u8]) -> Result<(), BlobError> {
+        let resp = self.client.put(&url).body(data.to_vec()).send().await.map_err(|e| http_err(&url, e))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            return Err(http_err(&url, format!("{status}: {}", resp.text().await.unwrap_or_default())));
+        }
+        Ok(())
+    }
+
+    /// Chunk `index` of the output under `root`, checked against `root`.
+    ///
+    /// # Errors
+    /// Fetch errors; [`BlobError::BadProof`] when the proof does not lead to `root`.
+    pub async fn get_chunk(&self, root: &[u8; 32], index: u64) -> Result<Vec<u8>, BlobError> {
+        let url = format!("{}/outputs/{}/chunks/{index}", self.base, hex::encode(root));
+        let body = get(&self.client, &url).await?;
+        let proof: ChunkProof = serde_json::from_slice(&body).map_err(|e| http_err(&url, format!("not a chunk proof: {e}")))?;
+        if proof.leaf_index != index {
+            return Err(BlobError::BadProof { root: hex::encode(root), index, reason: format!("proof is for chunk {}", proof.leaf_index) });
+        }
+        proof.verify(root)
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for HttpStore {
+    async fn put(&self, data: &[u8]) -> Result<[u8; 32], BlobError> {
+        let h = sha256(data);
+        self.put_to(self.locator(&h), data).await?;
+        Ok(h)
+    }
+
+    async fn get(&self, h: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
+        get_checked(&self.client, &self.locator(h), h).await
+    }
+
+    async fn put_output(&self, root: &[u8; 32], data: &[u8]) -> Result<(), BlobError> {
+        debug_assert_eq!(&output_root(data), root);
+        self.put_to(format!("{}/outputs/{}", self.base, hex::encode(root)), data).await
+    }
+
+    async fn get_output_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
+        get(&self.client, &format!("{}/outputs/{}", self.base, hex::encode(root))).await
+    }
+
+    fn locator(&self, h: &[u8; 32]) -> String {
+        format!("{}/blobs/{}", self.base, hex::encode(h))
+    }
+}

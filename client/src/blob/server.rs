@@ -1,0 +1,182 @@
+//! The blob store's HTTP service: what a worker serves at its offer's endpoint and what
+//! `capacloud blobs serve` runs standalone.
+//!
+//! | route                                   | what                                           |
+//! |-----------------------------------------|------------------------------------------------|
+//! | `GET  /blobs/<sha256 hex>`              | a blob                                         |
+//! | `PUT  /blobs/<sha256 hex>`              | store a blob; refused (400) unless it hashes to its name |
+//! | `GET  /outputs/<root hex>`              | a job output                                   |
+//! | `PUT  /outputs/<root hex>`              | store an output; refused (400) unless its Merkle root is its name |
+//! | `GET  /outputs/<root hex>/chunks/<i>`   | chunk `i` with its inclusion proof (JSON [`ChunkProof`]) |
+//! | `GET  /healthz`                         | `ok`                                           |
+//!
+//! Everything is content-addressed, so an upload cannot overwrite or poison anything; the
+//! body size limit bounds what one request may store.
+
+use super::{output_root, sha256, BlobError, ChunkProof, LocalStore};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use axum::routing::get;
+use axum::Router;
+use std::future::Future;
+
+/// Default largest upload: 256 MiB.
+pub const DEFAULT_MAX_BODY: usize = 256 << 20;
+
+impl IntoResponse for BlobError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            BlobError::NotFound(_) => StatusCode::NOT_FOUND,
+            BlobError::HashMismatch { .. } | BlobError::BadUri(_) | BlobError::BadProof { .. } => StatusCode::BAD_REQUEST,
+            BlobError::Io(_) | BlobError::Http { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+fn hash_of(s: &str) -> Result<[u8; 32], BlobError> {
+    super::parse_hex32(s).ok_or_else(|| BlobError::BadUri(s.into()))
+}
+
+async fn get_blob(State(store): State<LocalStore>, Path(h): Path<String>) -> Result<Vec<u8>, BlobError> {
+    let h = hash_of(&h)?;
+    super::blocking(move || match store.get_sync(&h) {
+        // Corrupted on this server's disk: the server's fault, and never served.
+        Err(BlobError::HashMismatch { name, .. }) => Err(BlobError::Io(std::io::Error::other(format!("stored blob {name} is corrupted")))),
+        other => other,
+    })
+    .await
+}
+
+async fn put_blob(State(store): State<LocalStore>, Path(h): Path<String>, body: Bytes) -> Result<StatusCode, BlobError> {
+    let h = hash_of(&h)?;
+    let actual = sha256(&body);
+    if actual != h {
+        return Err(BlobError::HashMismatch { name: hex::encode(h), actual: hex::encode(actual) });
+    }
+    super::blocking(move || store.put_sync(&body)).await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn get_output(State(store): State<LocalStore>, Path(root): Path<String>) -> Result<Vec<u8>, BlobError> {
+    let root = hash_of(&root)?;
+    super::blocking(move || store.get_output_sync(&root)).await
+}
+
+async fn put_output(State(store): State<LocalStore>, Path(root): Path<String>, body: Bytes) -> Result<StatusCode, BlobError> {
+    let root = hash_of(&root)?;
+    super::blocking(move || {
+        let actual = output_root(&body);
+        if actual != root {
+            return Err(BlobError::HashMismatch { name: format!("output {}", hex::encode(root)), actual: hex::encode(actual) });
+        }
+        store.put_output_sync(&root, &body)
+    })
+    .await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn get_chunk(State(store): State<LocalStore>, Path((root, index)): Path<(String, u64)>) -> Result<Json<ChunkProof>, BlobError> {
+    let root = hash_of(&root)?;
+    let proof = super::blocking(move || {
+        let data = store.get_output_sync(&root)?;
+        ChunkProof::of(&data, index).map_err(|_| BlobError::NotFound(format!("chunk {index} of output {}", hex::encode(root))))
+    })
+    .await?;
+    Ok(Json(proof))
+}
+
+/// The routes above over `store`, accepting uploads up to `max_body` bytes.
+pub fn router(store: LocalStore, max_body: usize) -> Router {
+    Router::new()
+        .route("/blobs/{hash}", get(get_blob).put(put_blob))
+        .route("/outputs/{root}", get(get_output).put(put_output))
+        .route("/outputs/{root}/chunks/{index}", get(get_chunk))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(store)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight.
+///
+/// # Errors
+/// The listener failing.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{fetch_verified_output, BlobStore, HttpStore};
+    use super::*;
+
+    /// A server on a free port over a temp dir; returns its client and the dir.
+    async fn start() -> (HttpStore, tempfile::TempDir, tokio::sync::oneshot::Sender<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = router(LocalStore::new(dir.path()).unwrap(), 1 << 20);
+        tokio::spawn(serve(listener, app, async move {
+            let _ = stopped.await;
+        }));
+        (HttpStore::new(&url).unwrap(), dir, stop)
+    }
+
+    #[tokio::test]
+    async fn blobs_and_outputs_round_trip_over_http_and_are_checked() {
+        let (store, dir, _stop) = start().await;
+        let h = store.put(b"input bytes").await.unwrap();
+        assert_eq!(h, sha256(b"input bytes"));
+        assert_eq!(store.get(&h).await.unwrap(), b"input bytes");
+        assert!(store.locator(&h).ends_with(&format!("/blobs/{}", hex::encode(h))));
+        assert!(matches!(store.get(&[3; 32]).await, Err(BlobError::NotFound(_))));
+
+        // A blob corrupted on the server's disk is not served.
+        std::fs::write(dir.path().join(hex::encode(h)), b"tampered").unwrap();
+        assert!(matches!(store.get(&h).await, Err(BlobError::Http { reason, .. }) if reason.contains("corrupted")));
+
+        let out: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+        let root = output_root(&out);
+        store.put_output(&root, &out).await.unwrap();
+        assert_eq!(fetch_verified_output(&store, &root).await.unwrap(), out);
+        assert_eq!(store.get_chunk(&root, 2).await.unwrap(), out[8192..]);
+        assert!(matches!(store.get_chunk(&root, 3).await, Err(BlobError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn a_lying_server_is_caught_by_the_client() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let liar = Router::new()
+            .route("/blobs/{hash}", get(|| async { "not what you asked for" }))
+            .route("/outputs/{root}", get(|| async { "nor this" }))
+            .route("/outputs/{root}/chunks/{i}", get(|| async { Json(ChunkProof::of(b"other output", 0).unwrap()) }));
+        tokio::spawn(serve(listener, liar, std::future::pending()));
+        let store = HttpStore::new(&url).unwrap();
+        let h = sha256(b"wanted");
+        assert!(matches!(store.get(&h).await, Err(BlobError::HashMismatch { .. })));
+        assert!(matches!(fetch_verified_output(&store, &h).await, Err(BlobError::HashMismatch { .. })));
+        assert!(matches!(store.get_chunk(&h, 0).await, Err(BlobError::BadProof { .. })));
+    }
+
+    #[tokio::test]
+    async fn uploads_that_do_not_match_their_name_or_limit_are_refused() {
+        let (store, dir, _stop) = start().await;
+        let http = reqwest::Client::new();
+        let put = |url: String, body: Vec<u8>| http.put(url).body(body).send();
+        let wrong = put(format!("{}/blobs/{}", store.base(), hex::encode(sha256(b"a"))), b"b".to_vec()).await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+        let wrong_root = put(format!("{}/outputs/{}", store.base(), hex::encode([0u8; 32])), b"x".to_vec()).await.unwrap();
+        assert_eq!(wrong_root.status(), StatusCode::BAD_REQUEST);
+        let bad_name = put(format!("{}/blobs/xyz", store.base()), b"x".to_vec()).await.unwrap();
+        assert_eq!(bad_name.status(), StatusCode::BAD_REQUEST);
+        let big = vec![0u8; (1 << 20) + 1];
+        let too_big = put(format!("{}/blobs/{}", store.base(), hex::encode(sha256(&big))), big).await.unwrap();
+        assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was stored");
+    }
+}

@@ -1,0 +1,23 @@
+//! The worker's HTTP endpoint (the URL in its offer): the blob store's routes
+//! ([`capacloud_client::blob::server`]: outputs, chunk proofs, blobs) plus `/metrics`.
+
+use crate::metrics::Metrics;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use capacloud_client::blob::{server, LocalStore};
+use std::sync::Arc;
+
+/// The endpoint's routes over the worker's store and metrics.
+pub fn router(store: LocalStore, metrics: Arc<Metrics>) -> Router {
+    let metrics_route = Router::new()
+        .route(
+            "/metrics",
+            get(|axum::extract::State(m): axum::extract::State<Arc<Metrics>>| async move {
+                ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.encode()).into_response()
+            }),
+        )
+        .with_state(metrics);
+    server::router(store, server::DEFAULT_MAX_BODY).merge(metrics_route)
+}
