@@ -141,8 +141,8 @@ mod tests {
     use super::*;
 
     /// polkadot.js's own export of the dev account Alice (password `whoisalice`), the
-    /// published test vector of its keyring format.
-    const ALICE_JSON: &str = r#"{"encoded":"DumgApKCTqoCty1OZW/8WS+sgo6RdpHhCwAkA2IoDBMAgAAAAQAAAAgAAAB6IG/q24EeVf0JqWqcBd5m2tKq5BlyY84IQ8oamLn9DZe9Ouhgunr7i36J1XxUnTI801axqL/ym1gil0U8440Qvj0lFVKwGuxq38zuifgoj0B3Yru0CI6QKEvQPU5xxj4MpyxdSxP+2PnTzYao0HDH0fulaGvlAYXfqtU89xrx2/z9z7IjSwS3oDFPXRQ9kAdDebtyCVreZ9Otw9v3","encoding":{"content":["pkcs8","sr25519"],"type":["scrypt","xsalsa20-poly1305"],"version":"3"},"address":"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY","meta":{"genesisHash":"","name":"Alice","whenCreated":1718265838755}}"#;
+    /// published test vector of its keyring format (`tests/fixtures`).
+    const ALICE_JSON: &str = include_str!("../../tests/fixtures/alice-polkadotjs.json");
 
     #[test]
     fn polkadot_js_export_decrypts_to_the_same_account_as_the_dev_uri() {

@@ -211,7 +211,20 @@ pub async fn follow(
     let start = Instant::now();
     let mut last = None;
     loop {
-        let job = market.job(id).await?.ok_or(ChainError::Unexpected(format!("job {id} vanished")))?;
+        if start.elapsed() > timeout {
+            let state = last.unwrap_or(JobState::Open);
+            return Err(RenterError::Timeout { job: id, waited: timeout, state });
+        }
+        let job = match market.job(id).await {
+            Ok(j) => j.ok_or(ChainError::Unexpected(format!("job {id} vanished")))?,
+            // The connection dropped: the client reconnects by itself; read again shortly.
+            Err(e @ (ChainError::Rpc(_) | ChainError::RpcCall(_))) => {
+                tracing::warn!(job_id = id, %e, "chain read failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if last != Some(job.state) {
             on_state(job.state);
             last = Some(job.state);
@@ -219,20 +232,24 @@ pub async fn follow(
         if job.state.is_terminal() {
             return Ok(job);
         }
-        if job.state == JobState::Committed {
-            market.reveal_seed(id, *seed).await?;
-            continue;
-        }
-        if market.chain().finalized_number().await? > job.phase_deadline {
-            match market.cleanup(id).await {
-                Ok(_) => continue,
-                // Someone else moved the job on first: read it again.
-                Err(ChainError::Reverted { .. }) => {}
-                Err(e) => return Err(e.into()),
+        let step = if job.state == JobState::Committed {
+            Some(market.reveal_seed(id, *seed).await.map(|_| ()))
+        } else {
+            match market.chain().finalized_number().await {
+                Ok(now) if now > job.phase_deadline => Some(market.cleanup(id).await.map(|_| ())),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
             }
-        }
-        if start.elapsed() > timeout {
-            return Err(RenterError::Timeout { job: id, waited: timeout, state: job.state });
+        };
+        match step {
+            Some(Ok(())) => continue,
+            // Someone else moved the job on first, or the connection dropped (a transaction
+            // in flight may or may not have landed): read the job again and decide anew.
+            Some(Err(e @ (ChainError::Reverted { .. } | ChainError::Rpc(_) | ChainError::RpcCall(_)))) => {
+                tracing::debug!(job_id = id, %e, "step not taken; re-reading the job");
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => {}
         }
         tokio::time::sleep(Duration::from_millis(700)).await;
     }

@@ -1,44 +1,98 @@
-//! The chain connection survives the node going away: after a restart of the node (every
-//! websocket dropped), the same client reads state and submits transactions again, and the
-//! worker's loop goes on passing over jobs.
+//! The chain connection survives the node going away. With two provider workers running and
+//! a renter following a job, the node is restarted (every websocket dropped): the job still
+//! settles, a second job submitted after the restart settles too, and the same clients read
+//! state and submit transactions again.
 
+use capacloud_client::blob::LocalStore;
 use capacloud_client::chain::Chain;
-use capacloud_client::marketplace::Amount;
+use capacloud_client::marketplace::*;
+use capacloud_client::renter::{self, JobBundle, Terms};
 use capacloud_client::Marketplace;
-use capacloud_tests::{contract_artifacts, TestNode};
+use capacloud_executor::workloads::{Sha256Batch, Workload};
+use capacloud_tests::{contract_artifacts, gpu_or_skip, lavapipe_offer, worker_config, TestNode};
+use capacloud_worker::metrics::Metrics;
+use capacloud_worker::provider::Worker;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subxt_signer::sr25519::dev;
 
 const WND: Amount = 1_000_000_000_000_000_000;
+const PRICE: Amount = WND / 1_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_survive_a_node_restart() {
-    let test = "clients_survive_a_node_restart";
+async fn workers_and_renter_survive_a_node_restart() {
+    let test = "workers_and_renter_survive_a_node_restart";
     let Some(art) = contract_artifacts(test) else { return };
+    let Some(gpu) = gpu_or_skip(test) else { return };
     let Some(mut node) = TestNode::start(test) else { return };
-    let alice = Chain::connect(&node.url(), dev::alice()).await.unwrap();
-    let bob = Chain::connect(&node.url(), dev::bob()).await.unwrap();
+    let url = node.url();
+    let alice = Chain::connect(&url, dev::alice()).await.unwrap();
+    let bob = Chain::connect(&url, dev::bob()).await.unwrap();
+    let charlie = Chain::connect(&url, dev::charlie()).await.unwrap();
+    let dave = Chain::connect(&url, dev::dave()).await.unwrap();
+    let ferdie = Chain::connect(&url, dev::ferdie()).await.unwrap();
     let (m, _) = Marketplace::deploy(&alice, &art.code).await.unwrap();
-    let mb = m.with(&bob);
-    let before = alice.finalized_number().await.unwrap();
+    m.set_params(Params { accept_window: 10, bid_window: 10, reveal_window: 20, unstake_cooldown: 4, ..m.params().await.unwrap() })
+        .await
+        .unwrap();
+    let (mb, mc) = (m.with(&bob), m.with(&charlie));
+    mb.register_provider(20 * WND).await.unwrap();
+    mc.register_provider(20 * WND).await.unwrap();
+    let (bob_offer, _) = mb.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
+    let (charlie_offer, _) = mc.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
 
-    node.restart().unwrap();
-
-    // The first calls may fail while the client reconnects; within seconds they succeed.
-    let start = Instant::now();
-    let count = loop {
-        match m.job_count().await {
-            Ok(n) => break n,
-            Err(e) => {
-                assert!(start.elapsed() < Duration::from_secs(30), "no reconnect: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = LocalStore::new(dir.path()).unwrap();
+    let (spec, inputs) = Sha256Batch { messages: 256, seed: 3 }.prepare().to_job();
+    let bundle = JobBundle { spec, inputs, library: None };
+    let terms = Terms { offer_id: Some(bob_offer), max_price_per_unit: PRICE, check_rate_bps: 10_000, deadline_blocks: 60, requirements: Requirements::default() };
+    let bob_metrics = Arc::new(Metrics::default());
+    let workers = [
+        Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), bob_metrics.clone()).unwrap(),
+        Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, false), Arc::new(Metrics::default()))
+            .unwrap(),
+    ];
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
     };
-    assert_eq!(count, 0);
-    assert!(alice.finalized_number().await.unwrap() >= before, "the chain went on from its database");
-    mb.register_provider(2 * WND).await.expect("a transaction after the reconnect");
-    assert_eq!(m.provider(bob.address()).await.unwrap().unwrap().stake, 2 * WND);
+    let md = m.with(&dave);
+    let renter = async {
+        let seed = [7u8; 32];
+        let now = dave.finalized_number().await.unwrap();
+        let first = renter::submit(&md, &blobs, &bundle, &terms, &seed, now).await.unwrap();
+        // Restart the node once Bob has taken the job, while the renter follows it.
+        let start = Instant::now();
+        while m.job(first).await.unwrap().unwrap().state == JobState::AwaitingAccept {
+            assert!(start.elapsed() < Duration::from_secs(60), "job {first} never accepted");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let before = dave.finalized_number().await.unwrap();
+        let follow = renter::follow(&md, first, &seed, Duration::from_secs(240), |_| {});
+        let restart = async {
+            tokio::task::block_in_place(|| node.restart().unwrap());
+        };
+        let (first_job, ()) = tokio::join!(follow, restart);
+        let first_job = first_job.expect("the renter's follow survives the drop");
+        assert!(dave.finalized_number().await.unwrap() >= before, "the chain went on from its database");
+
+        // A job created after the restart is taken and settled too.
+        let seed2 = [8u8; 32];
+        let now = dave.finalized_number().await.unwrap();
+        let second = renter::submit(&md, &blobs, &bundle, &terms, &seed2, now).await.unwrap();
+        let second_job = renter::follow(&md, second, &seed2, Duration::from_secs(240), |_| {}).await.unwrap();
+        let _ = stop_tx.send(true);
+        (first_job, second_job)
+    };
+    let (_, _, (first, second)) = tokio::join!(workers[0].run(stopped(stop_rx.clone())), workers[1].run(stopped(stop_rx.clone())), renter);
+    assert_eq!((first.state, second.state), (JobState::Settled, JobState::Settled));
+    assert_eq!(first.provider_root, second.provider_root, "same spec, same result");
+    assert_eq!(bob_metrics.step_count("committed"), 2);
+    assert_eq!(bob_metrics.step_count("revealed"), 2);
+
+    // Plain reads and writes through the clients made before the restart.
+    m.with(&ferdie).register_provider(2 * WND).await.expect("a transaction after the reconnect");
+    assert_eq!(m.provider(ferdie.address()).await.unwrap().unwrap().stake, 2 * WND);
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);
 }
