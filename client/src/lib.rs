@@ -7,12 +7,14 @@
 //! - [`blob`] is the content-addressed store for specs, inputs and outputs, local or over HTTP.
 //! - [`keys`] loads signing keys (URIs, phrases, polkadot.js exports) and makes new ones.
 //! - [`renter`] builds, checks, submits and follows jobs.
+//! - [`summary`] folds a market's events into per-job and per-provider rows.
 
 pub mod blob;
 pub mod chain;
 pub mod contract;
 pub mod keys;
 pub mod renter;
+pub mod summary;
 
 pub use chain::marketplace;
 pub use contract::Marketplace;

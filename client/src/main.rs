@@ -93,6 +93,15 @@ enum Cmd {
         #[arg(long, env = "CAPACLOUD_CONTRACT")]
         contract: String,
     },
+    /// The market's history: every job (winner, price, checked, payouts, slashes) and every
+    /// provider (stake, reputation, earnings), folded from the contract's events.
+    Summary {
+        #[arg(long, env = "CAPACLOUD_CONTRACT")]
+        contract: String,
+        /// First block to read events from (the deployment's block, or 0).
+        #[arg(long, default_value_t = 0)]
+        from_block: u32,
+    },
     /// Content-addressed blob storage.
     Blobs {
         #[command(subcommand)]
@@ -259,6 +268,7 @@ enum Output {
     Generated { phrase: String, account: String, h160: H160 },
     Imported { account: String, h160: H160, path: PathBuf },
     Served { listen: std::net::SocketAddr },
+    Summary { summary: capacloud_client::summary::Summary },
     Offers { offers: Vec<OfferRow> },
     Job { job: JobView, output_bytes: Option<usize>, png: Option<PathBuf> },
     Jobs { jobs: Vec<JobView> },
@@ -298,6 +308,7 @@ impl Output {
                 println!("stored     {}", path.display());
             }
             Output::Served { listen } => println!("stopped serving http://{listen}"),
+            Output::Summary { summary } => print_summary(summary),
             Output::Offers { offers } => {
                 println!("{:>5}  {:<42}  {:>6}  {:<28}  {:>8}  {:>5}  {:>22}", "offer", "provider", "rep", "gpu", "score", "class", "price/unit");
                 for o in offers {
@@ -346,6 +357,65 @@ fn print_jobs(jobs: &[JobView]) {
             j.work_units,
             j.checked
         );
+    }
+}
+
+/// Contract units as WND with 6 decimals.
+fn wnd(units: u128) -> String {
+    format!("{:.6}", units as f64 / 1e18)
+}
+
+fn short(a: &H160) -> String {
+    let s = format!("{a:?}");
+    format!("{}…{}", &s[..6], &s[s.len() - 4..])
+}
+
+fn print_summary(s: &capacloud_client::summary::Summary) {
+    println!("blocks #{}..#{}", s.from_block, s.to_block);
+    println!(
+        "{:>4}  {:<7}  {:>4}  {:<12}  {:>14}  {:>5}  {:>7}  {:<9}  {:>12}  {:>12}  {:>12}  {:<30}",
+        "job", "hire", "bids", "provider", "price WND/unit", "units", "checked", "outcome", "to provider", "to verifiers", "to renter", "slashed"
+    );
+    for j in &s.jobs {
+        let slashes: Vec<String> = j.slashes.iter().map(|(a, amt, why)| format!("{} {} ({why})", short(a), wnd(*amt))).collect();
+        println!(
+            "{:>4}  {:<7}  {:>4}  {:<12}  {:>14}  {:>5}  {:>7}  {:<9}  {:>12}  {:>12}  {:>12}  {:<30}",
+            j.job_id,
+            if j.direct { "direct" } else { "auction" },
+            j.bids,
+            j.provider.as_ref().map(short).unwrap_or_else(|| "-".into()),
+            j.price_per_unit.map(wnd).unwrap_or_else(|| "-".into()),
+            j.work_units,
+            j.checked.map(|c| if c { "yes" } else { "no" }).unwrap_or("-"),
+            j.state.map(|st| format!("{st:?}")).unwrap_or_else(|| "?".into()),
+            wnd(j.provider_payout),
+            wnd(j.verifier_fees),
+            wnd(j.renter_refund),
+            if slashes.is_empty() { "-".into() } else { slashes.join(", ") }
+        );
+    }
+    println!();
+    println!(
+        "{:<12}  {:>10}  {:>6}  {:>5}  {:>6}  {:>6}  {:>8}  {:>12}  {:>10}  {:>12}",
+        "provider", "stake WND", "rep", "jobs", "passed", "failed", "timeouts", "payouts WND", "slashed", "withdrawable"
+    );
+    for p in &s.providers {
+        println!(
+            "{:<12}  {:>10}  {:>6}  {:>5}  {:>6}  {:>6}  {:>8}  {:>12}  {:>10}  {:>12}",
+            short(&p.provider),
+            wnd(p.stake),
+            p.reputation_score,
+            p.jobs_completed,
+            p.checks_passed,
+            p.checks_failed,
+            p.timeouts,
+            wnd(p.provider_payouts),
+            wnd(p.slashed),
+            wnd(p.withdrawable)
+        );
+    }
+    if s.undecodable_events > 0 {
+        println!("({} events did not decode; see the log)", s.undecodable_events);
     }
 }
 
@@ -451,7 +521,8 @@ async fn run(cli: Cli) -> Result<Output> {
         Cmd::Params { contract }
         | Cmd::SetParams { contract, .. }
         | Cmd::Offers { contract, .. }
-        | Cmd::Withdraw { contract } => Some(chain::parse_address(contract).map_err(classify)?),
+        | Cmd::Withdraw { contract }
+        | Cmd::Summary { contract, .. } => Some(chain::parse_address(contract).map_err(classify)?),
         Cmd::Job { contract, .. } => {
             Some(chain::parse_address(contract.as_deref().ok_or_else(|| bad("--contract (or CAPACLOUD_CONTRACT) is required"))?).map_err(classify)?)
         }
@@ -526,6 +597,11 @@ async fn run(cli: Cli) -> Result<Output> {
                 }
             }
             Ok(Output::Offers { offers })
+        }
+        Cmd::Summary { from_block, .. } => {
+            let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
+            let summary = capacloud_client::summary::summarize(&m, from_block).await.map_err(classify)?;
+            Ok(Output::Summary { summary })
         }
         Cmd::Withdraw { .. } => {
             let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;

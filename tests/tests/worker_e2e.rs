@@ -166,6 +166,23 @@ async fn workers_run_verify_and_catch_a_cheater() {
     }
     assert!(machines[0].metrics.gpu_seconds.get() > 0.0);
     assert_eq!(machines[2].metrics.step_count("committed"), 1, "Eve committed her made-up root once");
+
+    // The market's history folded from its events (what `capacloud summary` prints).
+    let summary = capacloud_client::summary::summarize(&m, 0).await.unwrap();
+    assert_eq!(summary.undecodable_events, 0);
+    let [h, c] = &summary.jobs[..] else { panic!("two jobs: {:?}", summary.jobs) };
+    assert_eq!((h.job_id, h.direct, h.provider, h.price_per_unit, h.checked, h.state), (honest_id, true, Some(bob.address()), Some(PRICE), Some(true), Some(JobState::Settled)));
+    assert_eq!((h.provider_payout, h.verifier_fees, h.protocol_fee, h.renter_refund), (value - pfee, vfee, pfee, escrow - value - vfee));
+    assert!(h.slashes.is_empty());
+    assert_eq!((c.provider, c.state, c.provider_payout), (Some(eve.address()), Some(JobState::Slashed), 0));
+    let [(who, amount, why)] = &c.slashes[..] else { panic!("one slash: {:?}", c.slashes) };
+    assert_eq!((*who, why.as_str()), (eve.address(), "WrongResult"));
+    assert_eq!(*amount, m.required_lock(value, 10_000).await.unwrap(), "the whole lock");
+    let eve_row = summary.providers.iter().find(|p| p.provider == eve.address()).unwrap();
+    assert_eq!((eve_row.slashed, eve_row.checks_failed), (*amount, 1));
+    let bob_row = summary.providers.iter().find(|p| p.provider == bob.address()).unwrap();
+    assert_eq!(bob_row.provider_payouts, value - pfee);
+
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);
 }

@@ -430,6 +430,28 @@ impl Chain {
     pub async fn contract_events_at(&self, hash: H256) -> Result<Vec<ContractEvent>, ChainError> {
         contract_events_at(&self.client, hash).await
     }
+
+    /// `contract`'s events in the finalized blocks `from..=to` (each with its block number),
+    /// in chain order. Undecodable events are included raw.
+    pub async fn contract_events_in(&self, contract: H160, from: u32, to: u32) -> Result<Vec<(u32, ContractEvent)>, ChainError> {
+        let mut out = Vec::new();
+        for n in from..=to {
+            let hash = self
+                .rpc
+                .chain_get_block_hash(Some(n.into()))
+                .await?
+                .ok_or_else(|| ChainError::Unexpected(format!("no block #{n}")))?;
+            for e in contract_events_at(&self.client, hash).await? {
+                if e.contract == contract {
+                    if e.decoded.is_none() {
+                        tracing::warn!(block = n, topics = ?e.topics, "undecodable contract event kept raw");
+                    }
+                    out.push((n, e));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Contract events emitted in block `hash`, in order.
