@@ -509,7 +509,16 @@ async fn run(cli: Cli) -> Result<Output> {
     if let Some(out) = run_offline(&cli.cmd, cli.suri.as_deref(), cli.key_file.as_deref()).await? {
         return Ok(out);
     }
-    let signer = keys::load(cli.suri.as_deref(), cli.key_file.as_deref()).map_err(classify_key)?.pair;
+    // Reads sign nothing, but pallet-revive dry-runs need a mapped origin: without a key they
+    // run as the dev account //Alice (mapped on dev chains; elsewhere give your own key).
+    let read_only = matches!(
+        cli.cmd,
+        Cmd::Params { .. } | Cmd::Offers { .. } | Cmd::Summary { .. } | Cmd::Job { cmd: JobCmd::Status { .. } | JobCmd::List, .. }
+    );
+    let signer = match keys::load(cli.suri.as_deref(), cli.key_file.as_deref()) {
+        Err(KeyError::Missing) if read_only => keys::from_suri("//Alice").map_err(classify_key)?.pair,
+        other => other.map_err(classify_key)?.pair,
+    };
     // Validate local input before touching the network.
     let code = match &cli.cmd {
         Cmd::Deploy { code } => Some(

@@ -194,8 +194,11 @@ pub async fn fetch_output(market: &Marketplace<'_>, job_id: u64, job: &Job, fall
     Ok(blob::fetch_verified_output(fallback, &root).await?)
 }
 
+/// Blocks past a phase's deadline before the renter calls `cleanup` itself.
+pub const CLEANUP_GRACE_BLOCKS: u32 = 2;
+
 /// Follows a job to its end, revealing the seed once the provider has committed, and
-/// calling `cleanup` once a phase's deadline has passed with nobody acting (a dead
+/// calling `cleanup` once a phase's deadline (plus [`CLEANUP_GRACE_BLOCKS`]) has passed with nobody acting (a dead
 /// provider: the escrow comes back, with the provider's penalty; a silent verifier is
 /// replaced). `on_state` sees every state change (for progress display).
 ///
@@ -236,7 +239,9 @@ pub async fn follow(
             Some(market.reveal_seed(id, *seed).await.map(|_| ()))
         } else {
             match market.chain().finalized_number().await {
-                Ok(now) if now > job.phase_deadline => Some(market.cleanup(id).await.map(|_| ())),
+                // A grace period lets the party whose turn it was (a provider closing its
+                // auction) move first, so the renter rarely races it for the same block.
+                Ok(now) if now > job.phase_deadline + CLEANUP_GRACE_BLOCKS => Some(market.cleanup(id).await.map(|_| ())),
                 Ok(_) => None,
                 Err(e) => Some(Err(e)),
             }
@@ -245,7 +250,7 @@ pub async fn follow(
             Some(Ok(())) => continue,
             // Someone else moved the job on first, or the connection dropped (a transaction
             // in flight may or may not have landed): read the job again and decide anew.
-            Some(Err(e @ (ChainError::Reverted { .. } | ChainError::Rpc(_) | ChainError::RpcCall(_)))) => {
+            Some(Err(e @ (ChainError::Reverted { .. } | ChainError::Dispatch { .. } | ChainError::Rpc(_) | ChainError::RpcCall(_)))) => {
                 tracing::debug!(job_id = id, %e, "step not taken; re-reading the job");
             }
             Some(Err(e)) => return Err(e.into()),
