@@ -149,6 +149,11 @@ impl TestNode {
         Err(format!("node did not answer RPC within {START_TIMEOUT:?}:\n{}", self.log_tail(40)))
     }
 
+    /// The node process's id (for resource measurements).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The node's WebSocket RPC URL.
     pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.rpc_port)

@@ -21,6 +21,7 @@ use capacloud_client::marketplace::{result_commitment, Amount, Hash32, Job, JobS
 use capacloud_client::Marketplace;
 use capacloud_executor::spec::{BindingKind, Determinism, JobSpec};
 use capacloud_executor::{ExecLimits, Gpu};
+use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
@@ -143,6 +144,20 @@ impl WorkerState {
     }
 }
 
+/// Jobs one pass works on at the same time (their transactions share the block).
+pub const MAX_CONCURRENT_JOBS: usize = 8;
+
+/// What a pass found at one job.
+enum Visit {
+    /// No such job.
+    Gone,
+    /// Ended (now forgotten).
+    Ended,
+    Unreadable(ChainError),
+    /// Live in this state; the step taken, if any.
+    Live(JobState, Result<Option<&'static str>, WorkerError>),
+}
+
 /// What one pass did, for logs and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PassReport {
@@ -163,6 +178,8 @@ pub struct Worker<'a> {
     me: H160,
     state: Mutex<WorkerState>,
     metrics: Arc<Metrics>,
+    /// One kernel at a time on the GPU: concurrent jobs queue here, not in VRAM.
+    gpu_slot: tokio::sync::Semaphore,
 }
 
 impl<'a> Worker<'a> {
@@ -186,6 +203,7 @@ impl<'a> Worker<'a> {
             me: chain.address(),
             state: Mutex::new(state),
             metrics,
+            gpu_slot: tokio::sync::Semaphore::new(1),
         })
     }
 
@@ -251,34 +269,37 @@ impl<'a> Worker<'a> {
             st.next_job = st.next_job.max(count);
             st.live.iter().copied().collect()
         };
+        // Jobs are visited concurrently: each step waits about a block for finality, so a
+        // provider with several live jobs would otherwise serialize them block by block.
+        let visits: Vec<(u64, Visit)> = futures::stream::iter(live)
+            .map(|id| async move { (id, self.visit(id).await) })
+            .buffer_unordered(MAX_CONCURRENT_JOBS)
+            .collect()
+            .await;
         let mut by_state: BTreeMap<String, i64> = BTreeMap::new();
-        for id in live {
-            let job = match self.market.job(id).await {
-                Ok(Some(job)) => job,
-                Ok(None) => continue,
-                Err(e) => {
+        for (id, visit) in visits {
+            match visit {
+                Visit::Gone | Visit::Ended => {}
+                Visit::Unreadable(e) => {
                     self.count_rpc(&e);
                     report.errors.push((id, e.to_string()));
-                    continue;
                 }
-            };
-            if job.state.is_terminal() {
-                self.finish(id, &job);
-                continue;
-            }
-            *by_state.entry(format!("{:?}", job.state)).or_default() += 1;
-            match self.step(id, &job).await {
-                Ok(Some(what)) => {
-                    self.metrics.steps.get_or_create(&ActionLabel { action: what }).inc();
-                    report.actions.push((id, what));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.metrics.fail(e.reason());
-                    if let WorkerError::Chain(c) = &e {
-                        self.count_rpc(c);
+                Visit::Live(state, outcome) => {
+                    *by_state.entry(format!("{state:?}")).or_default() += 1;
+                    match outcome {
+                        Ok(Some(what)) => {
+                            self.metrics.steps.get_or_create(&ActionLabel { action: what }).inc();
+                            report.actions.push((id, what));
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            self.metrics.fail(e.reason());
+                            if let WorkerError::Chain(c) = &e {
+                                self.count_rpc(c);
+                            }
+                            report.errors.push((id, e.to_string()));
+                        }
                     }
-                    report.errors.push((id, e.to_string()));
                 }
             }
         }
@@ -291,6 +312,20 @@ impl<'a> Worker<'a> {
         }
         report.withdrawn = self.maybe_withdraw().await?;
         Ok(report)
+    }
+
+    /// Reads job `id` and takes the step this provider owes it, if any.
+    async fn visit(&self, id: u64) -> Visit {
+        let job = match self.market.job(id).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return Visit::Gone,
+            Err(e) => return Visit::Unreadable(e),
+        };
+        if job.state.is_terminal() {
+            self.finish(id, &job);
+            return Visit::Ended;
+        }
+        Visit::Live(job.state, self.step(id, &job).await)
     }
 
     fn count_rpc(&self, e: &ChainError) {
@@ -403,6 +438,7 @@ impl<'a> Worker<'a> {
             }
             let gpu = self.gpu.clone();
             let limits = self.cfg.limits.clone();
+            let _slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
             let started = Instant::now();
             let exec = tokio::task::spawn_blocking(move || capacloud_executor::execute(&gpu, &spec, &inputs, &limits))
                 .await

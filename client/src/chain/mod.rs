@@ -130,6 +130,11 @@ pub struct Chain {
     client: OnlineClient<Config>,
     rpc: LegacyRpcMethods<Config>,
     signer: Keypair,
+    /// The next nonce this connection will use, held from choosing a nonce until the pool
+    /// has the transaction, so concurrent writes through one connection get distinct
+    /// nonces (subxt's default reads the nonce at the finalized block, which does not count
+    /// transactions still in the pool). `None`: ask the node again.
+    next_nonce: tokio::sync::Mutex<Option<u64>>,
 }
 
 /// Parses a signing key from a dev URI (`//Alice`), a seed phrase, or a secret seed
@@ -169,7 +174,7 @@ impl Chain {
         let client = OnlineClient::<Config>::from_rpc_client(rpc_client.clone())
             .await
             .map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
-        Ok(Self { client, rpc: LegacyRpcMethods::new(rpc_client), signer })
+        Ok(Self { client, rpc: LegacyRpcMethods::new(rpc_client), signer, next_nonce: tokio::sync::Mutex::new(None) })
     }
 
     /// The subxt client, for reading blocks and storage.
@@ -299,8 +304,23 @@ impl Chain {
     }
 
     /// Calls a message in a signed extrinsic, after a dry-run that fixes gas and deposit.
+    ///
+    /// The dry-run sees the state before the transaction's block; another transaction in
+    /// that block can change the path it takes (a verifier's reveal that turns out to be the
+    /// last one settles the job, at ~4× the gas). When the call runs out of gas or deposit
+    /// for that reason it is dry-run again on the new state and sent once more.
     pub async fn call(&self, dest: H160, data: &[u8], value: u128) -> Result<Receipt, ChainError> {
         self.ensure_mapped().await?;
+        match self.call_once(dest, data, value).await {
+            Err(ChainError::Dispatch { reason, .. }) if reason.contains("OutOfGas") || reason.contains("StorageDepositLimitExhausted") => {
+                tracing::warn!(%reason, "the state moved on between dry-run and inclusion; dry-running again");
+                self.call_once(dest, data, value).await
+            }
+            other => other,
+        }
+    }
+
+    async fn call_once(&self, dest: H160, data: &[u8], value: u128) -> Result<Receipt, ChainError> {
         let dry = self.dry_run_call(dest, data, value).await?;
         let payload = DefaultPayload::new(
             revive::PALLET,
@@ -373,17 +393,31 @@ impl Chain {
         payload: &impl subxt::tx::Payload,
         what: &str,
     ) -> Result<(ExtrinsicEvents<Config>, Receipt), ChainError> {
-        let mut progress = self
-            .client
-            .tx()
-            .sign_and_submit_then_watch_default(payload, &self.signer)
-            .await?;
+        let mut progress = {
+            let mut next = self.next_nonce.lock().await;
+            // The node's view counts this account's transactions in the pool.
+            let pooled = self.rpc.system_account_next_index(&self.account()).await?;
+            let nonce = pooled.max(next.unwrap_or(0));
+            let params = subxt::config::DefaultExtrinsicParamsBuilder::<Config>::new().nonce(nonce).build();
+            match self.client.tx().sign_and_submit_then_watch(payload, &self.signer, params).await {
+                Ok(p) => {
+                    *next = Some(nonce + 1);
+                    p
+                }
+                Err(e) => {
+                    *next = None;
+                    return Err(e.into());
+                }
+            }
+        };
         let in_block = loop {
             match progress.next().await {
                 Some(Ok(TxStatus::InFinalizedBlock(b))) => break b,
                 Some(Ok(TxStatus::Error { message }))
                 | Some(Ok(TxStatus::Invalid { message }))
                 | Some(Ok(TxStatus::Dropped { message })) => {
+                    // The nonce was not used: resynchronise with the node.
+                    *self.next_nonce.lock().await = None;
                     return Err(ChainError::Dispatch { what: what.into(), reason: message })
                 }
                 Some(Ok(_)) => continue,
