@@ -13,7 +13,7 @@ export CAPACLOUD_CONTRACT_DIR := $(CARGO_TARGET_DIR)/ink
 # Contract builds use Debian's rustc (it ships the Rust sources -Zbuild-std needs).
 CONTRACT_ENV := RUSTUP_TOOLCHAIN=deb CARGO_UNSTABLE_JSON_TARGET_SPEC=true
 
-.PHONY: setup contract contract-test build test demo chain chain-stop fmt clippy clean
+.PHONY: setup contract contract-test build test demo bench-market chain chain-stop fmt clippy clean
 
 setup: ## install toolchains, cargo-contract, node, runtime and dev chain spec (idempotent)
 	scripts/setup.sh
@@ -32,8 +32,12 @@ test: contract contract-test ## everything: contract unit tests, host unit tests
 	cargo build --workspace --bins   # the CLI tests run the real binaries
 	cargo test --workspace -- --test-threads 2
 
-demo: contract ## start a chain, deploy the marketplace, change and read parameters, stop
+demo: contract ## a local market end to end: chain, contract, three providers (one cheats), a renter, summary
 	scripts/demo.sh
+
+bench-market: contract ## latency, throughput and worker resources on a private chain, vs the protocol floor
+	cargo build --bins
+	$(CARGO_TARGET_DIR)/debug/capacloud-market-bench
 
 chain: ## start the local dev chain on ws://127.0.0.1:9944
 	scripts/chain.sh start

@@ -62,9 +62,18 @@ pub struct Summary {
     pub undecodable_events: usize,
 }
 
-/// Folds `events` (in chain order) into job rows and per-account (provider payouts,
-/// slashed amounts); also returns how many events did not decode.
-pub fn fold(events: &[(u32, ContractEvent)]) -> (BTreeMap<u64, JobRow>, BTreeMap<H160, (Amount, Amount)>, usize) {
+/// Events folded into job rows and per-account totals.
+#[derive(Clone, Debug, Default)]
+pub struct Folded {
+    pub jobs: BTreeMap<u64, JobRow>,
+    /// Per account: (paid as provider, slashed).
+    pub money: BTreeMap<H160, (Amount, Amount)>,
+    /// Events that did not decode.
+    pub undecodable: usize,
+}
+
+/// Folds `events` (in chain order).
+pub fn fold(events: &[(u32, ContractEvent)]) -> Folded {
     let mut jobs: BTreeMap<u64, JobRow> = BTreeMap::new();
     let mut money: BTreeMap<H160, (Amount, Amount)> = BTreeMap::new();
     let mut undecodable = 0;
@@ -113,7 +122,7 @@ pub fn fold(events: &[(u32, ContractEvent)]) -> (BTreeMap<u64, JobRow>, BTreeMap
             _ => {}
         }
     }
-    (jobs, money, undecodable)
+    Folded { jobs, money, undecodable }
 }
 
 /// Reads `market`'s events from `from_block` to the finalized head and the current state
@@ -125,7 +134,7 @@ pub async fn summarize(market: &Marketplace<'_>, from_block: u32) -> Result<Summ
     let chain = market.chain();
     let to_block = chain.finalized_number().await?;
     let events = chain.contract_events_in(market.address(), from_block, to_block).await?;
-    let (mut jobs, money, undecodable_events) = fold(&events);
+    let Folded { mut jobs, money, undecodable: undecodable_events } = fold(&events);
     for (id, row) in jobs.iter_mut() {
         row.state = market.job(*id).await?.map(|j| j.state);
     }

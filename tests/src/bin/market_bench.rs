@@ -327,7 +327,7 @@ async fn main() -> Result<()> {
     // Blocks per job from the events (JobCreated block → settlement block).
     let head = alice.finalized_number().await?;
     let events = alice.contract_events_in(m.address(), 0, head).await?;
-    let (rows, _, undecodable) = capacloud_client::summary::fold(&events);
+    let capacloud_client::summary::Folded { jobs: rows, undecodable, .. } = capacloud_client::summary::fold(&events);
     ensure!(undecodable == 0, "{undecodable} undecodable events");
     let blocks = |d: &Done| -> f64 {
         let r = &rows[&d.id];
