@@ -271,3 +271,43 @@ pub async fn endpoint(
     }));
     Endpoint { url, _stop: stop }
 }
+
+/// Connects the six dev accounts genesis pre-maps: alice, bob, charlie, dave, eve, ferdie.
+///
+/// # Panics
+/// When the node does not answer.
+pub async fn dev_chains(url: &str) -> [capacloud_client::chain::Chain; 6] {
+    use subxt_signer::sr25519::dev;
+    let keys = [dev::alice(), dev::bob(), dev::charlie(), dev::dave(), dev::eve(), dev::ferdie()];
+    let chains = futures::future::try_join_all(keys.map(|k| capacloud_client::chain::Chain::connect(url, k))).await.expect("dev accounts connect");
+    chains.try_into().unwrap_or_else(|_| unreachable!("six keys, six connections"))
+}
+
+/// Deploys the marketplace as `admin` with short windows (blocks) for tests.
+///
+/// # Panics
+/// When the deployment or `set_params` fails.
+pub async fn deploy_fast<'a>(admin: &'a capacloud_client::chain::Chain, code: &[u8], accept_and_bid: u32, reveal: u32) -> capacloud_client::Marketplace<'a> {
+    use capacloud_client::marketplace::Params;
+    let (m, _) = capacloud_client::Marketplace::deploy(admin, code).await.expect("deploy");
+    let p = m.params().await.expect("params");
+    m.set_params(Params { accept_window: accept_and_bid, bid_window: accept_and_bid, reveal_window: reveal, unstake_cooldown: 4, ..p })
+        .await
+        .expect("set_params");
+    m
+}
+
+/// Registers `provider` with `stake` and lists `offer`; returns the offer id.
+///
+/// # Panics
+/// When a call fails.
+pub async fn provider_with_offer(
+    m: &capacloud_client::Marketplace<'_>,
+    provider: &capacloud_client::chain::Chain,
+    stake: u128,
+    offer: &capacloud_client::marketplace::OfferInput,
+) -> u64 {
+    let mp = m.with(provider);
+    mp.register_provider(stake).await.expect("register_provider");
+    mp.list_offer(offer).await.expect("list_offer").0
+}

@@ -4,17 +4,14 @@
 //! state and submit transactions again.
 
 use capacloud_client::blob::LocalStore;
-use capacloud_client::chain::Chain;
 use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, JobBundle, Terms};
-use capacloud_client::Marketplace;
 use capacloud_executor::workloads::{Sha256Batch, Workload};
-use capacloud_tests::{contract_artifacts, gpu_or_skip, lavapipe_offer, worker_config, TestNode};
+use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, gpu_or_skip, lavapipe_offer, provider_with_offer, worker_config, TestNode};
 use capacloud_worker::metrics::Metrics;
 use capacloud_worker::provider::Worker;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use subxt_signer::sr25519::dev;
 
 const WND: Amount = 1_000_000_000_000_000_000;
 const PRICE: Amount = WND / 1_000;
@@ -25,21 +22,10 @@ async fn workers_and_renter_survive_a_node_restart() {
     let Some(art) = contract_artifacts(test) else { return };
     let Some(gpu) = gpu_or_skip(test) else { return };
     let Some(mut node) = TestNode::start(test) else { return };
-    let url = node.url();
-    let alice = Chain::connect(&url, dev::alice()).await.unwrap();
-    let bob = Chain::connect(&url, dev::bob()).await.unwrap();
-    let charlie = Chain::connect(&url, dev::charlie()).await.unwrap();
-    let dave = Chain::connect(&url, dev::dave()).await.unwrap();
-    let ferdie = Chain::connect(&url, dev::ferdie()).await.unwrap();
-    let (m, _) = Marketplace::deploy(&alice, &art.code).await.unwrap();
-    m.set_params(Params { accept_window: 10, bid_window: 10, reveal_window: 20, unstake_cooldown: 4, ..m.params().await.unwrap() })
-        .await
-        .unwrap();
-    let (mb, mc) = (m.with(&bob), m.with(&charlie));
-    mb.register_provider(20 * WND).await.unwrap();
-    mc.register_provider(20 * WND).await.unwrap();
-    let (bob_offer, _) = mb.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
-    let (charlie_offer, _) = mc.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
+    let [alice, bob, charlie, dave, _, ferdie] = &dev_chains(&node.url()).await;
+    let m = deploy_fast(alice, &art.code, 10, 20).await;
+    let bob_offer = provider_with_offer(&m, bob, 20 * WND, &lavapipe_offer(PRICE)).await;
+    let charlie_offer = provider_with_offer(&m, charlie, 20 * WND, &lavapipe_offer(PRICE)).await;
 
     let dir = tempfile::tempdir().unwrap();
     let blobs = LocalStore::new(dir.path()).unwrap();
@@ -48,15 +34,15 @@ async fn workers_and_renter_survive_a_node_restart() {
     let terms = Terms { offer_id: Some(bob_offer), max_price_per_unit: PRICE, check_rate_bps: 10_000, deadline_blocks: 60, requirements: Requirements::default() };
     let bob_metrics = Arc::new(Metrics::default());
     let workers = [
-        Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), bob_metrics.clone()).unwrap(),
-        Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, false), Arc::new(Metrics::default()))
+        Worker::new(bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), bob_metrics.clone()).unwrap(),
+        Worker::new(charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, false), Arc::new(Metrics::default()))
             .unwrap(),
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let md = m.with(&dave);
+    let md = m.with(dave);
     let renter = async {
         let seed = [7u8; 32];
         let now = dave.finalized_number().await.unwrap();
@@ -91,7 +77,7 @@ async fn workers_and_renter_survive_a_node_restart() {
     assert_eq!(bob_metrics.step_count("revealed"), 2);
 
     // Plain reads and writes through the clients made before the restart.
-    m.with(&ferdie).register_provider(2 * WND).await.expect("a transaction after the reconnect");
+    m.with(ferdie).register_provider(2 * WND).await.expect("a transaction after the reconnect");
     assert_eq!(m.provider(ferdie.address()).await.unwrap().unwrap().stake, 2 * WND);
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);

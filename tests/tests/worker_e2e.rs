@@ -7,17 +7,14 @@
 //! by two verifiers and slashed. The money invariant holds at the end.
 
 use capacloud_client::blob::{self, BlobError, BlobStore, HttpStore, LocalStore};
-use capacloud_client::chain::Chain;
 use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, JobBundle, Terms};
-use capacloud_client::Marketplace;
 use capacloud_executor::workloads::{Mandelbrot, Workload};
-use capacloud_tests::{contract_artifacts, endpoint, gpu_or_skip, lavapipe_offer, worker_config, Endpoint, TestNode};
+use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, lavapipe_offer, provider_with_offer, worker_config, Endpoint, TestNode};
 use capacloud_worker::metrics::Metrics;
 use capacloud_worker::provider::Worker;
 use std::sync::Arc;
 use std::time::Duration;
-use subxt_signer::sr25519::dev;
 
 const WND: Amount = 1_000_000_000_000_000_000;
 const PRICE: Amount = WND / 1_000;
@@ -44,21 +41,13 @@ async fn workers_run_verify_and_catch_a_cheater() {
     let Some(art) = contract_artifacts(test) else { return };
     let Some(gpu) = gpu_or_skip(test) else { return };
     let Some(node) = TestNode::start(test) else { return };
-    let url = node.url();
-    let connect = |k| Chain::connect(&url, k);
-    let (alice, bob, charlie, dave, eve) =
-        (connect(dev::alice()).await.unwrap(), connect(dev::bob()).await.unwrap(), connect(dev::charlie()).await.unwrap(), connect(dev::dave()).await.unwrap(), connect(dev::eve()).await.unwrap());
-    let (m, _) = Marketplace::deploy(&alice, &art.code).await.unwrap();
-    m.set_params(Params { accept_window: 6, bid_window: 6, reveal_window: 10, unstake_cooldown: 4, ..m.params().await.unwrap() })
-        .await
-        .unwrap();
+    let [alice, bob, charlie, dave, eve, _] = &dev_chains(&node.url()).await;
+    let m = deploy_fast(alice, &art.code, 6, 10).await;
     let machines = [machine().await, machine().await, machine().await];
     let mut offers = Vec::new();
-    for (c, mach) in [&bob, &charlie, &eve].into_iter().zip(&machines) {
-        let mc = m.with(c);
-        mc.register_provider(20 * WND).await.unwrap();
+    for (c, mach) in [bob, charlie, eve].into_iter().zip(&machines) {
         let offer = OfferInput { endpoint: mach.endpoint.url.clone(), ..lavapipe_offer(PRICE) };
-        offers.push(mc.list_offer(&offer).await.unwrap().0);
+        offers.push(provider_with_offer(&m, c, 20 * WND, &offer).await);
     }
 
     // The renter's blob server, on "its" machine: what `capacloud blobs serve` runs.
@@ -84,12 +73,12 @@ async fn workers_run_verify_and_catch_a_cheater() {
         Worker::new(chain, m.address(), gpu.clone(), machines[i].store.clone(), worker_config(offers[i], PRICE, secret, cheat), machines[i].metrics.clone())
             .unwrap()
     };
-    let workers = [worker(&bob, 0, 1, false), worker(&charlie, 1, 2, false), worker(&eve, 2, 3, true)];
+    let workers = [worker(bob, 0, 1, false), worker(charlie, 1, 2, false), worker(eve, 2, 3, true)];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let md = m.with(&dave);
+    let md = m.with(dave);
     let renter = async {
         let run = |offer, seed| {
             let (md, bundle, terms, renter_store, dave) = (&md, &bundle, terms(offer), &renter_store, &dave);

@@ -8,17 +8,14 @@
 //!   provider's penalty, to the unit.
 
 use capacloud_client::blob::LocalStore;
-use capacloud_client::chain::Chain;
 use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, JobBundle, Terms};
-use capacloud_client::Marketplace;
 use capacloud_executor::workloads::{Matmul, Workload};
-use capacloud_tests::{contract_artifacts, gpu_or_skip, lavapipe_offer, worker_config, TestNode};
+use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, gpu_or_skip, lavapipe_offer, provider_with_offer, worker_config, TestNode};
 use capacloud_worker::metrics::Metrics;
 use capacloud_worker::provider::{Worker, WorkerState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use subxt_signer::sr25519::dev;
 
 const WND: Amount = 1_000_000_000_000_000_000;
 const PRICE: Amount = WND / 1_000;
@@ -38,27 +35,17 @@ async fn restarted_worker_resumes_without_double_submitting() {
     let Some(art) = contract_artifacts(test) else { return };
     let Some(gpu) = gpu_or_skip(test) else { return };
     let Some(node) = TestNode::start(test) else { return };
-    let url = node.url();
-    let alice = Chain::connect(&url, dev::alice()).await.unwrap();
-    let bob = Chain::connect(&url, dev::bob()).await.unwrap();
-    let charlie = Chain::connect(&url, dev::charlie()).await.unwrap();
-    let dave = Chain::connect(&url, dev::dave()).await.unwrap();
-    let (m, _) = Marketplace::deploy(&alice, &art.code).await.unwrap();
-    m.set_params(Params { accept_window: 6, bid_window: 6, reveal_window: 12, unstake_cooldown: 4, ..m.params().await.unwrap() })
-        .await
-        .unwrap();
-    let (mb, mc) = (m.with(&bob), m.with(&charlie));
-    mb.register_provider(20 * WND).await.unwrap();
-    mc.register_provider(20 * WND).await.unwrap();
-    let (bob_offer, _) = mb.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
-    let (charlie_offer, _) = mc.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
+    let [alice, bob, charlie, dave, _, _] = &dev_chains(&node.url()).await;
+    let m = deploy_fast(alice, &art.code, 6, 12).await;
+    let bob_offer = provider_with_offer(&m, bob, 20 * WND, &lavapipe_offer(PRICE)).await;
+    let charlie_offer = provider_with_offer(&m, charlie, 20 * WND, &lavapipe_offer(PRICE)).await;
 
     // One directory plays the renter's and both providers' blob store (location-free URIs).
     let dir = tempfile::tempdir().unwrap();
     let blobs = LocalStore::new(dir.path().join("blobs")).unwrap();
     let bundle = matmul_job();
     let seed = [4u8; 32];
-    let md = m.with(&dave);
+    let md = m.with(dave);
     let now = dave.finalized_number().await.unwrap();
     let job = renter::submit(&md, &blobs, &bundle, &terms(bob_offer, 60), &seed, now).await.unwrap();
 
@@ -72,7 +59,7 @@ async fn restarted_worker_resumes_without_double_submitting() {
     };
     let mut steps = Vec::new();
     {
-        let first = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default())).unwrap();
+        let first = Worker::new(bob, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default())).unwrap();
         for _ in 0..2 {
             let r = first.pass().await.unwrap();
             assert!(r.errors.is_empty(), "{:?}", r.errors);
@@ -88,10 +75,10 @@ async fn restarted_worker_resumes_without_double_submitting() {
     // The renter reveals; Charlie verifies; a new Bob worker on the same data dir finishes.
     md.reveal_seed(job, seed).await.unwrap();
     let charlie_worker =
-        Worker::new(&charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, false), Arc::new(Metrics::default()))
+        Worker::new(charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, false), Arc::new(Metrics::default()))
             .unwrap();
     let restarted_metrics = Arc::new(Metrics::default());
-    let restarted = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), restarted_metrics.clone()).unwrap();
+    let restarted = Worker::new(bob, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), restarted_metrics.clone()).unwrap();
     let mut bob_steps = Vec::new();
     let mut withdrawn = 0;
     let start = Instant::now();
@@ -132,28 +119,20 @@ async fn dead_worker_job_is_refunded_after_its_deadline() {
     let Some(art) = contract_artifacts(test) else { return };
     let Some(gpu) = gpu_or_skip(test) else { return };
     let Some(node) = TestNode::start(test) else { return };
-    let url = node.url();
-    let alice = Chain::connect(&url, dev::alice()).await.unwrap();
-    let bob = Chain::connect(&url, dev::bob()).await.unwrap();
-    let dave = Chain::connect(&url, dev::dave()).await.unwrap();
-    let (m, _) = Marketplace::deploy(&alice, &art.code).await.unwrap();
-    m.set_params(Params { accept_window: 4, bid_window: 4, reveal_window: 6, unstake_cooldown: 4, ..m.params().await.unwrap() })
-        .await
-        .unwrap();
-    let mb = m.with(&bob);
-    mb.register_provider(20 * WND).await.unwrap();
-    let (bob_offer, _) = mb.list_offer(&lavapipe_offer(PRICE)).await.unwrap();
+    let [alice, bob, _, dave, _, _] = &dev_chains(&node.url()).await;
+    let m = deploy_fast(alice, &art.code, 4, 6).await;
+    let bob_offer = provider_with_offer(&m, bob, 20 * WND, &lavapipe_offer(PRICE)).await;
     let dir = tempfile::tempdir().unwrap();
     let blobs = LocalStore::new(dir.path()).unwrap();
     let bundle = matmul_job();
     let seed = [5u8; 32];
-    let md = m.with(&dave);
+    let md = m.with(dave);
     let now = dave.finalized_number().await.unwrap();
     let job = renter::submit(&md, &blobs, &bundle, &terms(bob_offer, 12), &seed, now).await.unwrap();
 
     // Bob's worker accepts, then dies before computing (one pass, dropped).
     {
-        let w = Worker::new(&bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), Arc::new(Metrics::default()))
+        let w = Worker::new(bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), Arc::new(Metrics::default()))
             .unwrap();
         assert_eq!(w.pass().await.unwrap().actions, vec![(job, "accepted")]);
     }

@@ -34,13 +34,16 @@ pub enum ConfigError {
     Invalid { name: &'static str, value: String, reason: String },
 }
 
-/// Command-line flags and environment variables. Every setting is optional here: what is
-/// not given comes from the config file, then from the defaults.
-#[derive(clap::Parser, Debug, Default)]
+/// The settings, read twice: from flags and environment variables (clap), and from the
+/// TOML file (serde, same names in snake_case). Every setting is optional in both: what
+/// neither gives comes from the defaults.
+#[derive(clap::Parser, serde::Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
 #[command(name = "capacloud-worker", version, about = "CapaCloud provider worker: rents out this machine's GPU")]
 pub struct Args {
     /// TOML config file (see the crate docs for its keys).
     #[arg(long, env = "CAPACLOUD_WORKER_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Node RPC endpoint [default: ws://127.0.0.1:9944].
     #[arg(long, env = "CAPACLOUD_URL")]
@@ -65,9 +68,12 @@ pub struct Args {
     pub endpoint: Option<String>,
     /// Stake to keep bonded, in WND: registers or tops up to it [default: 20].
     #[arg(long, env = "CAPACLOUD_STAKE_WND")]
+    #[serde(default, deserialize_with = "big_int")]
     pub stake_wnd: Option<u128>,
-    /// Price per work unit, in contract units (10^-18 WND).
+    /// Price per work unit, in contract units (10^-18 WND). In the file, a string of digits
+    /// too: contract units exceed TOML's 64-bit integers.
     #[arg(long, env = "CAPACLOUD_PRICE")]
+    #[serde(default, deserialize_with = "big_int")]
     pub price: Option<u128>,
     /// Largest job, in work units [default: 1000000].
     #[arg(long, env = "CAPACLOUD_MAX_UNITS")]
@@ -83,30 +89,8 @@ pub struct Args {
     pub withdraw_above_wnd: Option<f64>,
     /// Demo only: commit made-up results without computing (gets slashed when checked).
     #[arg(long)]
+    #[serde(default)]
     pub cheat: bool,
-}
-
-/// The config file: the same settings as [`Args`], by the same names (snake_case).
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub url: Option<String>,
-    pub suri: Option<String>,
-    pub key_file: Option<PathBuf>,
-    pub contract: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub listen: Option<SocketAddr>,
-    pub endpoint: Option<String>,
-    #[serde(default, deserialize_with = "big_int")]
-    pub stake_wnd: Option<u128>,
-    /// Contract units can exceed TOML's 64-bit integers: a string of digits is accepted too.
-    #[serde(default, deserialize_with = "big_int")]
-    pub price: Option<u128>,
-    pub max_units: Option<u64>,
-    pub vram_mib: Option<u32>,
-    pub poll_secs: Option<f64>,
-    pub withdraw_above_wnd: Option<f64>,
-    pub cheat: Option<bool>,
 }
 
 /// A u128 from a TOML integer or a string of digits.
@@ -123,8 +107,8 @@ fn big_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u128>, D::Er
     }
 }
 
-impl FileConfig {
-    /// Reads and parses `path`.
+impl Args {
+    /// Reads and parses the config file `path`.
     ///
     /// # Errors
     /// [`ConfigError::Read`], [`ConfigError::Parse`] (unknown keys included).
@@ -174,8 +158,8 @@ impl Settings {
     /// [`ConfigError::Invalid`] for out-of-range values.
     pub fn resolve(args: Args) -> Result<Self, ConfigError> {
         let file = match &args.config {
-            Some(path) => FileConfig::read(path)?,
-            None => FileConfig::default(),
+            Some(path) => Args::read(path)?,
+            None => Args::default(),
         };
         let poll_secs = args.poll_secs.or(file.poll_secs).unwrap_or(5.0);
         if !(poll_secs.is_finite() && (0.05..=3600.0).contains(&poll_secs)) {
@@ -202,7 +186,7 @@ impl Settings {
             vram_mib: args.vram_mib.or(file.vram_mib).unwrap_or(16_384),
             poll_secs,
             withdraw_above,
-            cheat: args.cheat || file.cheat.unwrap_or(false),
+            cheat: args.cheat || file.cheat,
         })
     }
 }

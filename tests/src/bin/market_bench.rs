@@ -20,13 +20,12 @@ use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, JobBundle, Terms};
 use capacloud_client::Marketplace;
 use capacloud_executor::workloads::{Sha256Batch, Workload};
-use capacloud_tests::{chain_spec, contract_artifacts, endpoint, node_binary, TestNode};
+use capacloud_tests::{chain_spec, contract_artifacts, deploy_fast, dev_chains, endpoint, node_binary, provider_with_offer, TestNode};
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use subxt_signer::sr25519::dev;
 
 const WND: Amount = 1_000_000_000_000_000_000;
 const PRICE: Amount = WND / 1_000;
@@ -227,17 +226,13 @@ async fn main() -> Result<()> {
     let art = contract_artifacts("capacloud-market-bench").context("build the contract first (make contract)")?;
     let node = TestNode::start_with(&node_binary(), &chain_spec()).map_err(anyhow::Error::msg)?;
     let url = node.url();
-    let chains = futures::future::try_join_all([dev::alice(), dev::bob(), dev::charlie(), dev::dave(), dev::eve(), dev::ferdie()].map(|k| Chain::connect(&url, k))).await?;
-    let [alice, bob, charlie, dave, eve, ferdie] = &chains[..] else { unreachable!() };
-    let (m, _) = Marketplace::deploy(alice, &art.code).await?;
-    m.set_params(Params { accept_window: 6, bid_window: 6, reveal_window: 10, unstake_cooldown: 4, ..m.params().await? }).await?;
+    let [alice, bob, charlie, dave, eve, ferdie] = &dev_chains(&url).await;
+    let m = deploy_fast(alice, &art.code, 6, 10).await;
     let providers = [bob, charlie, eve];
     let mut offers = Vec::new();
     for p in providers {
-        let mp = m.with(p);
         // Enough stake for every throughput job at once (each locks value × 99 at a 1 % check rate).
-        mp.register_provider(200 * WND).await?;
-        offers.push(mp.list_offer(&capacloud_tests::lavapipe_offer(PRICE)).await?.0);
+        offers.push(provider_with_offer(&m, p, 200 * WND, &capacloud_tests::lavapipe_offer(PRICE)).await);
     }
 
     let dir = tempfile::Builder::new().prefix("capacloud-bench-").tempdir()?;
