@@ -244,6 +244,7 @@ pub fn worker_config(offer_id: u64, price: u128, secret: u8, cheat: bool) -> cap
         limits: capacloud_executor::ExecLimits::default(),
         withdraw_above: None,
         state_file: None,
+        isolate: None,
     }
 }
 
@@ -310,4 +311,19 @@ pub async fn provider_with_offer(
     let mp = m.with(provider);
     mp.register_provider(stake).await.expect("register_provider");
     mp.list_offer(offer).await.expect("list_offer").0
+}
+
+/// A binary of this workspace (`capacloud`, `capacloud-worker`), built beside the test
+/// executables by `cargo build --workspace --bins` (what `make test` runs first).
+///
+/// # Panics
+/// When it is not built.
+pub fn built_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let deps = exe.parent().expect("deps/");
+    // Test executables live in target/<profile>/deps; binaries in target/<profile>.
+    let dir = if deps.ends_with("deps") { deps.parent().expect("target/<profile>") } else { deps };
+    let bin = dir.join(name);
+    assert!(bin.exists(), "{} not built (run `cargo build --workspace --bins` first, as `make test` does)", bin.display());
+    bin
 }

@@ -5,11 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A binary `cargo test --workspace` builds beside this test.
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join(name)
-}
+use capacloud_tests::built_binary as bin;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/alice-polkadotjs.json")
@@ -17,7 +13,6 @@ fn fixture() -> PathBuf {
 
 /// Runs `capacloud --json ARGS` with a clean key environment; returns (exit code, stdout JSON or stderr).
 fn capacloud(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, serde_json::Value, String) {
-    assert!(bin("capacloud").exists(), "capacloud not built (run through `cargo test --workspace`)");
     let out = Command::new(bin("capacloud"))
         .arg("--json")
         .args(args)
@@ -82,7 +77,6 @@ fn keys_generate_address_and_import() {
 #[test]
 fn worker_refuses_incomplete_or_bad_configuration() {
     let worker = bin("capacloud-worker");
-    assert!(worker.exists(), "capacloud-worker not built (run through `cargo test --workspace`)");
     let run = |args: &[&str]| {
         let out = Command::new(&worker)
             .args(args)

@@ -6,22 +6,17 @@
 use capacloud_client::chain::Chain;
 use capacloud_client::Marketplace;
 use capacloud_tests::{contract_artifacts, TestNode};
-use std::path::PathBuf;
 use std::process::Command;
 use subxt_signer::sr25519::dev;
 
-/// The CLI binary `cargo test --workspace` builds beside this test.
-fn cli() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join("capacloud")
+fn cli() -> std::path::PathBuf {
+    capacloud_tests::built_binary("capacloud")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_jobs_are_refused_before_anything_is_signed() {
     let test = "bad_jobs_are_refused_before_anything_is_signed";
     let Some(art) = contract_artifacts(test) else { return };
-    assert!(cli().exists(), "{} not built (run through `cargo test --workspace`)", cli().display());
     let Some(node) = TestNode::start(test) else { return };
     let alice = Chain::connect(&node.url(), dev::alice()).await.unwrap();
     let dave = Chain::connect(&node.url(), dev::dave()).await.unwrap();

@@ -69,11 +69,11 @@ async fn workers_run_verify_and_catch_a_cheater() {
         requirements: Requirements { min_vram_mib: 1_024, min_benchmark_score: 1, gpu_class: Some(2) },
     };
 
-    let worker = |chain, i: usize, secret, cheat| {
-        Worker::new(chain, m.address(), gpu.clone(), machines[i].store.clone(), worker_config(offers[i], PRICE, secret, cheat), machines[i].metrics.clone())
-            .unwrap()
-    };
-    let workers = [worker(bob, 0, 1, false), worker(charlie, 1, 2, false), worker(eve, 2, 3, true)];
+    let worker = |chain, i: usize, cfg| Worker::new(chain, m.address(), gpu.clone(), machines[i].store.clone(), cfg, machines[i].metrics.clone()).unwrap();
+    // Charlie runs his kernels in child processes (`--isolate`): same results, same protocol.
+    let mut charlie_cfg = worker_config(offers[1], PRICE, 2, false);
+    charlie_cfg.isolate = Some(capacloud_tests::built_binary("capacloud-worker"));
+    let workers = [worker(bob, 0, worker_config(offers[0], PRICE, 1, false)), worker(charlie, 1, charlie_cfg), worker(eve, 2, worker_config(offers[2], PRICE, 3, true))];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -155,6 +155,9 @@ async fn workers_run_verify_and_catch_a_cheater() {
     }
     assert!(machines[0].metrics.gpu_seconds.get() > 0.0);
     assert_eq!(machines[2].metrics.step_count("committed"), 1, "Eve committed her made-up root once");
+    // Charlie verified the cheat in one of its two rounds, computing in a child process.
+    assert!(machines[1].metrics.step_count("verification revealed") >= 1);
+    assert!(machines[1].metrics.gpu_seconds.get() > 0.0);
 
     // The market's history folded from its events (what `capacloud summary` prints).
     let summary = capacloud_client::summary::summarize(&m, 0).await.unwrap();

@@ -87,10 +87,23 @@ pub struct Args {
     /// Withdraw earnings whenever more than this many WND are withdrawable.
     #[arg(long, env = "CAPACLOUD_WITHDRAW_ABOVE_WND")]
     pub withdraw_above_wnd: Option<f64>,
+    /// Run each kernel in a child process (a crashing or hanging driver then takes down only
+    /// the child; costs one adapter start per job).
+    #[arg(long, env = "CAPACLOUD_ISOLATE")]
+    #[serde(default)]
+    pub isolate: bool,
     /// Demo only: commit made-up results without computing (gets slashed when checked).
     #[arg(long)]
     #[serde(default)]
     pub cheat: bool,
+    /// Internal: the child side of `--isolate` (runs the kernel described in DIR, then exits).
+    #[arg(long, hide = true, value_name = "DIR")]
+    #[serde(skip)]
+    pub run_kernel: Option<PathBuf>,
+    /// Internal: the kernel time limit of `--run-kernel`, in milliseconds.
+    #[arg(long, hide = true, default_value_t = 60_000)]
+    #[serde(skip)]
+    pub kernel_timeout_ms: u64,
 }
 
 /// A u128 from a TOML integer or a string of digits.
@@ -136,6 +149,7 @@ pub struct Settings {
     pub poll_secs: f64,
     /// Auto-withdraw threshold, contract units.
     pub withdraw_above: Option<u128>,
+    pub isolate: bool,
     pub cheat: bool,
 }
 
@@ -186,6 +200,7 @@ impl Settings {
             vram_mib: args.vram_mib.or(file.vram_mib).unwrap_or(16_384),
             poll_secs,
             withdraw_above,
+            isolate: args.isolate || file.isolate,
             cheat: args.cheat || file.cheat,
         })
     }

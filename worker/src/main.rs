@@ -124,6 +124,7 @@ async fn run(s: Settings) -> Result<()> {
         limits: ExecLimits::default(),
         withdraw_above: s.withdraw_above,
         state_file: Some(s.data_dir.join("state.json")),
+        isolate: if s.isolate { Some(std::env::current_exe().context("locating this executable for --isolate")?) } else { None },
     };
     let worker = Worker::new(&chain, address, gpu, store, cfg, metrics)?;
     worker.run(shutdown_signal()).await;
@@ -151,7 +152,18 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CAPACLOUD_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let settings = match Settings::resolve(Args::parse()) {
+    let args = Args::parse();
+    if let Some(dir) = &args.run_kernel {
+        // The child side of --isolate: run one kernel and exit.
+        return match capacloud_worker::isolate::run_kernel_dir(dir, Duration::from_millis(args.kernel_timeout_ms)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(capacloud_worker::isolate::EXIT_KERNEL_FAILED as u8)
+            }
+        };
+    }
+    let settings = match Settings::resolve(args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -46,6 +46,12 @@ pub enum WorkerError {
     },
     #[error("job {job}: the executor task died: {reason}")]
     Join { job: u64, reason: String },
+    #[error("job {job}: {source}")]
+    Isolated {
+        job: u64,
+        #[source]
+        source: crate::isolate::IsolateError,
+    },
     #[error("worker state file {path}: {reason}")]
     State { path: PathBuf, reason: String },
 }
@@ -60,7 +66,8 @@ impl WorkerError {
             WorkerError::Blob(_) => "blob",
             WorkerError::BadSpec { .. } => "bad_spec",
             WorkerError::Exec { source: capacloud_executor::ExecError::Timeout(_), .. } => "timeout",
-            WorkerError::Exec { .. } | WorkerError::Join { .. } => "exec",
+            WorkerError::Isolated { source: crate::isolate::IsolateError::Timeout(_), .. } => "timeout",
+            WorkerError::Exec { .. } | WorkerError::Join { .. } | WorkerError::Isolated { .. } => "exec",
             WorkerError::State { .. } => "state",
         }
     }
@@ -84,6 +91,9 @@ pub struct WorkerConfig {
     pub withdraw_above: Option<Amount>,
     /// Where [`WorkerState`] is persisted (none: kept in memory only).
     pub state_file: Option<PathBuf>,
+    /// Run kernels in child processes of this executable (the worker binary), see
+    /// [`crate::isolate`]; `None` runs them in this process.
+    pub isolate: Option<PathBuf>,
 }
 
 /// A result the worker has computed for a job (as provider or as verifier).
@@ -440,14 +450,20 @@ impl<'a> Worker<'a> {
             let limits = self.cfg.limits.clone();
             let _slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
             let started = Instant::now();
-            let exec = tokio::task::spawn_blocking(move || capacloud_executor::execute(&gpu, &spec, &inputs, &limits))
-                .await
-                .map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })?
-                .map_err(|source| WorkerError::Exec { job: id, source })?;
+            let (output, commitment) = match &self.cfg.isolate {
+                Some(exe) => crate::isolate::execute(exe, &spec, &inputs, &limits, crate::isolate::STARTUP_GRACE).await.map_err(|source| WorkerError::Isolated { job: id, source })?,
+                None => {
+                    let exec = tokio::task::spawn_blocking(move || capacloud_executor::execute(&gpu, &spec, &inputs, &limits))
+                        .await
+                        .map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })?
+                        .map_err(|source| WorkerError::Exec { job: id, source })?;
+                    (exec.output, exec.commitment)
+                }
+            };
             self.metrics.gpu_seconds.inc_by(started.elapsed().as_secs_f64());
-            tracing::info!(job_id = id, renter = ?job.renter, bytes = exec.output.len(), secs = started.elapsed().as_secs_f64(), "computed");
-            self.store.put_output(&exec.commitment.root, &exec.output).await?;
-            exec.commitment.root
+            tracing::info!(job_id = id, renter = ?job.renter, bytes = output.len(), secs = started.elapsed().as_secs_f64(), isolated = self.cfg.isolate.is_some(), "computed");
+            self.store.put_output(&commitment.root, &output).await?;
+            commitment.root
         };
         let c = Computed { root, salt };
         self.state.lock().unwrap().computed.insert(id, c);

@@ -45,6 +45,9 @@ struct Args {
     /// fetched over HTTP by the provider and its verifiers).
     #[arg(long, default_value_t = 65_536)]
     messages: u32,
+    /// Start the workers with `--isolate` (each kernel in a child process).
+    #[arg(long)]
+    isolate: bool,
     /// Seconds of the idle resource window.
     #[arg(long, default_value_t = 20)]
     idle_secs: u64,
@@ -194,7 +197,7 @@ struct WorkerProc {
 }
 
 /// Starts `capacloud-worker` (the binary beside this one) and waits for its ready line.
-fn start_worker(name: &str, suri: &str, url: &str, contract: &str, dir: &std::path::Path) -> Result<WorkerProc> {
+fn start_worker(name: &str, suri: &str, url: &str, contract: &str, dir: &std::path::Path, isolate: bool) -> Result<WorkerProc> {
     let bin = std::env::current_exe()?.with_file_name("capacloud-worker");
     ensure!(bin.exists(), "{} not built (cargo build --bins)", bin.display());
     let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
@@ -202,6 +205,7 @@ fn start_worker(name: &str, suri: &str, url: &str, contract: &str, dir: &std::pa
         .args(["--url", url, "--suri", suri, "--contract", contract, "--price", &PRICE.to_string(), "--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.join(name))
+        .args(isolate.then_some("--isolate"))
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()?;
@@ -279,7 +283,7 @@ async fn main() -> Result<()> {
     let contract = format!("{:?}", m.address());
     let mut workers = Vec::new();
     for (name, suri) in [("bob", "//Bob"), ("charlie", "//Charlie"), ("eve", "//Eve")] {
-        workers.push(start_worker(name, suri, &url, &contract, dir.path())?);
+        workers.push(start_worker(name, suri, &url, &contract, dir.path(), args.isolate)?);
     }
     let mut pids: Vec<(String, u32)> = workers.iter().map(|w| (format!("worker {}", w.name), w.child.id())).collect();
     pids.push(("node (baseline)".into(), node.pid()));
@@ -334,7 +338,11 @@ async fn main() -> Result<()> {
         last - first
     };
 
-    println!("## Market benchmark (local dev chain, 1 s blocks, lavapipe workers, {} CPU cores)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "## Market benchmark (local dev chain, 1 s blocks, lavapipe workers{}, {} CPU cores)\n",
+        if args.isolate { " with --isolate" } else { "" },
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
     println!("### Latency create → settled (median (min–max))\n");
     println!("| path | checked | jobs | blocks | seconds |");
     println!("|---|---|---|---|---|");
