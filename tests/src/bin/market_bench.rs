@@ -53,13 +53,15 @@ struct Args {
     idle_secs: u64,
 }
 
-/// CPU ticks (user + system) and resident memory (KiB) of a process.
+/// CPU ticks (user + system, its finished children's included: an isolated worker's kernel
+/// processes) and resident memory (KiB, the process alone) of a process.
 fn sample(pid: u32) -> Result<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15,
+    // cutime 16, cstime 17.
     let rest = stat.rsplit_once(')').context("malformed stat")?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
+    let ticks = f[11..=14].iter().map(|v| v.parse::<u64>()).sum::<Result<u64, _>>()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let rss = status
         .lines()
