@@ -320,6 +320,9 @@ mod marketplace {
         pub root: Option<Hash32>,
     }
 
+    /// A job's verifier of one round, if drawn.
+    pub type VerifierSlot = Option<Verifier>;
+
     /// The lifecycle part of a job, stored under `jobs`. A job is stored in pieces (this
     /// core, its input, best bid, verifier slots and drawn list) because pallet-revive caps a
     /// storage value at [`PAYLOAD_BYTES`]; [`Job`] assembles them.
@@ -426,7 +429,7 @@ mod marketplace {
         jobs: Mapping<u64, JobCore>,
         job_inputs: Mapping<u64, JobInput>,
         best_bids: Mapping<u64, Option<Bid>>,
-        job_verifiers: Mapping<(u64, u8), Option<Verifier>>,
+        job_verifiers: Mapping<(u64, u8), VerifierSlot>,
         drawn: Mapping<(u64, u8), Address>,
         next_job_id: u64,
         withdrawable: Mapping<Address, Amount>,
@@ -1182,7 +1185,7 @@ mod marketplace {
             self.after_deadline(&job)?;
             let bid = job.best_bid.take().ok_or(Error::NoBids)?;
             let gpu_class = self.offers.get(bid.offer_id).map(|o| o.info.gpu_class).unwrap_or(0);
-            self.assign(job_id, &mut job, bid.provider, bid.offer_id, gpu_class, bid.price_per_unit, bid.lock);
+            self.assign(job_id, &mut job, &bid, gpu_class);
             self.store_job(job_id, &job);
             Ok(())
         }
@@ -1246,7 +1249,8 @@ mod marketplace {
             }
             p.locked += lock;
             self.save_provider(caller, &p);
-            self.assign(job_id, &mut job, caller, offer_id, offer.info.gpu_class, price, lock);
+            let terms = Bid { provider: caller, offer_id, price_per_unit: price, reputation_score: 0, lock };
+            self.assign(job_id, &mut job, &terms, offer.info.gpu_class);
             self.store_job(job_id, &job);
             Ok(())
         }
@@ -1379,7 +1383,7 @@ mod marketplace {
                 JobState::Open => match job.best_bid.take() {
                     Some(bid) => {
                         let gpu_class = self.offers.get(bid.offer_id).map(|o| o.info.gpu_class).unwrap_or(0);
-                        self.assign(job_id, &mut job, bid.provider, bid.offer_id, gpu_class, bid.price_per_unit, bid.lock);
+                        self.assign(job_id, &mut job, &bid, gpu_class);
                     }
                     None => self.refund(job_id, &mut job, RefundReason::NoBids),
                 },
@@ -1615,16 +1619,9 @@ mod marketplace {
             }
         }
 
-        fn assign(
-            &mut self,
-            job_id: u64,
-            job: &mut Job,
-            provider: Address,
-            offer_id: u64,
-            gpu_class: u32,
-            price: Amount,
-            lock: Amount,
-        ) {
+        /// Gives the job to `winner` (an auction's best bid, or the hired offer's terms).
+        fn assign(&mut self, job_id: u64, job: &mut Job, winner: &Bid, gpu_class: u32) {
+            let Bid { provider, offer_id, price_per_unit: price, lock, .. } = *winner;
             job.provider = Some(provider);
             job.offer_id = Some(offer_id);
             job.gpu_class = gpu_class;

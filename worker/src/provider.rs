@@ -187,6 +187,8 @@ pub struct Worker<'a> {
     cfg: WorkerConfig,
     me: H160,
     state: Mutex<WorkerState>,
+    /// What the state file holds (it is rewritten only when the state changed).
+    saved: Mutex<Option<WorkerState>>,
     metrics: Arc<Metrics>,
     /// One kernel at a time on the GPU: concurrent jobs queue here, not in VRAM.
     gpu_slot: tokio::sync::Semaphore,
@@ -203,6 +205,7 @@ impl<'a> Worker<'a> {
             Some(path) => WorkerState::load(path)?,
             None => WorkerState::default(),
         };
+        let cfg_loaded = cfg.state_file.as_ref().is_some_and(|p| p.exists());
         Ok(Self {
             chain,
             market: Marketplace::unchecked(chain, market),
@@ -211,6 +214,7 @@ impl<'a> Worker<'a> {
             store,
             cfg,
             me: chain.address(),
+            saved: Mutex::new(cfg_loaded.then(|| state.clone())),
             state: Mutex::new(state),
             metrics,
             gpu_slot: tokio::sync::Semaphore::new(1),
@@ -318,7 +322,12 @@ impl<'a> Worker<'a> {
             self.metrics.jobs.get_or_create(&StateLabel { state }).set(n);
         }
         if let Some(path) = &self.cfg.state_file {
-            self.state.lock().unwrap().clone().save(path)?;
+            let now = self.state.lock().unwrap().clone();
+            let mut saved = self.saved.lock().unwrap();
+            if saved.as_ref() != Some(&now) {
+                now.save(path)?;
+                *saved = Some(now);
+            }
         }
         report.withdrawn = self.maybe_withdraw().await?;
         Ok(report)
