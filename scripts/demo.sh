@@ -82,4 +82,7 @@ for who in Bob Eve Dave; do
   amount=$(echo "$out" | json 'd.get("amount", 0)' 2>/dev/null || echo 0)
   printf "   %-8s withdrew %s WND\n" "$who" "$(python3 -c "print(f'{$amount/1e18:.6f}')")"
 done
+sleep 3 # Charlie's worker withdraws on its next pass after his last payout
+printf "   %-8s withdrew %s WND by himself (his /metrics: capacloud_worker_withdrawn_wnd_total)\n" Charlie \
+  "$(curl -sf "http://127.0.0.1:$((port_base + 2))/metrics" | awk '/^capacloud_worker_withdrawn_wnd_total/ {printf "%.6f", $2}')"
 echo "   Mandelbrot image: $(pwd)/mandelbrot.png"
