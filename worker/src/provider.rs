@@ -154,6 +154,12 @@ impl WorkerState {
     }
 }
 
+/// The largest encoded spec the limits allow: its WGSL, and per binding a URI and a uniform
+/// block, with room for the fixed fields.
+fn max_spec_bytes(l: &capacloud_executor::spec::SpecLimits) -> u64 {
+    (l.max_wgsl_bytes + l.max_bindings * (l.max_uniform_bytes + 4096) + 4096) as u64
+}
+
 /// Jobs one pass works on at the same time (their transactions share the block).
 pub const MAX_CONCURRENT_JOBS: usize = 8;
 
@@ -429,7 +435,7 @@ impl<'a> Worker<'a> {
 
     /// Fetches and checks the job's spec (hash, format, limits, exact determinism).
     async fn load_spec(&self, id: u64, job: &Job) -> Result<JobSpec, WorkerError> {
-        let bytes = self.resolver.fetch(&job.input.spec_hash, &job.input.spec_uri).await?;
+        let bytes = self.resolver.fetch(&job.input.spec_hash, &job.input.spec_uri, max_spec_bytes(&self.cfg.limits.spec)).await?;
         let spec = JobSpec::decode_spec_with_limits(&bytes, &self.cfg.limits.spec)
             .map_err(|e| WorkerError::BadSpec { job: id, reason: e.to_string() })?;
         if spec.determinism != Determinism::Exact {
@@ -452,7 +458,7 @@ impl<'a> Worker<'a> {
             let mut inputs = BTreeMap::new();
             for b in &spec.bindings {
                 if let BindingKind::Input(r) = &b.kind {
-                    inputs.insert(b.binding, self.resolver.fetch(&r.sha256, &r.uri).await?);
+                    inputs.insert(b.binding, self.resolver.fetch(&r.sha256, &r.uri, r.len).await?);
                 }
             }
             let gpu = self.gpu.clone();

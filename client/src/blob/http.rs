@@ -16,25 +16,41 @@ fn http_err(url: &str, reason: impl std::fmt::Display) -> BlobError {
     BlobError::Http { url: url.into(), reason: reason.to_string() }
 }
 
-/// GETs `url`; a 404 is [`BlobError::NotFound`].
-async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, BlobError> {
-    let resp = client.get(url).send().await.map_err(|e| http_err(url, e))?;
+/// GETs `url`, reading at most `max` bytes; a 404 is [`BlobError::NotFound`], a longer
+/// body [`BlobError::TooLarge`] (read no further).
+async fn get(client: &reqwest::Client, url: &str, max: u64) -> Result<Vec<u8>, BlobError> {
+    let mut resp = client.get(url).send().await.map_err(|e| http_err(url, e))?;
     match resp.status() {
-        reqwest::StatusCode::NOT_FOUND => Err(BlobError::NotFound(url.into())),
-        s if s.is_success() => Ok(resp.bytes().await.map_err(|e| http_err(url, e))?.to_vec()),
-        s => Err(http_err(url, format!("{s}: {}", resp.text().await.unwrap_or_default()))),
+        reqwest::StatusCode::NOT_FOUND => return Err(BlobError::NotFound(url.into())),
+        s if s.is_success() => {}
+        s => return Err(http_err(url, format!("{s}: {}", resp.text().await.unwrap_or_default()))),
     }
+    let too_large = || BlobError::TooLarge { url: url.into(), limit: max };
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| http_err(url, e))? {
+        if body.len() as u64 + chunk.len() as u64 > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
-/// GETs `url` and checks the body's sha256 against `h`.
-pub(super) async fn get_checked(client: &reqwest::Client, url: &str, h: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
-    let data = get(client, url).await?;
+/// GETs `url` (at most `max` bytes) and checks the body's sha256 against `h`.
+pub(super) async fn get_checked(client: &reqwest::Client, url: &str, h: &[u8; 32], max: u64) -> Result<Vec<u8>, BlobError> {
+    let data = get(client, url, max).await?;
     let actual = sha256(&data);
     if &actual != h {
         return Err(BlobError::HashMismatch { name: url.into(), actual: hex::encode(actual) });
     }
     Ok(data)
 }
+
+/// Largest chunk-proof document accepted (a 4 KiB chunk in hex plus a 64-level path).
+const MAX_PROOF_BYTES: u64 = 64 << 10;
 
 /// A remote blob store at `base` (`http://host:port`), speaking the routes of
 /// [`super::server::router`].
@@ -77,7 +93,7 @@ impl HttpStore {
     /// Fetch errors; [`BlobError::BadProof`] when the proof does not lead to `root`.
     pub async fn get_chunk(&self, root: &[u8; 32], index: u64) -> Result<Vec<u8>, BlobError> {
         let url = format!("{}/outputs/{}/chunks/{index}", self.base, hex::encode(root));
-        let body = get(&self.client, &url).await?;
+        let body = get(&self.client, &url, MAX_PROOF_BYTES).await?;
         let proof: ChunkProof = serde_json::from_slice(&body).map_err(|e| http_err(&url, format!("not a chunk proof: {e}")))?;
         if proof.leaf_index != index {
             return Err(BlobError::BadProof { root: hex::encode(root), index, reason: format!("proof is for chunk {}", proof.leaf_index) });
@@ -95,7 +111,7 @@ impl BlobStore for HttpStore {
     }
 
     async fn get(&self, h: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
-        get_checked(&self.client, &self.locator(h), h).await
+        get_checked(&self.client, &self.locator(h), h, u64::MAX).await
     }
 
     async fn put_output(&self, root: &[u8; 32], data: &[u8]) -> Result<(), BlobError> {
@@ -104,7 +120,7 @@ impl BlobStore for HttpStore {
     }
 
     async fn get_output_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
-        get(&self.client, &format!("{}/outputs/{}", self.base, hex::encode(root))).await
+        get(&self.client, &format!("{}/outputs/{}", self.base, hex::encode(root)), u64::MAX).await
     }
 
     fn locator(&self, h: &[u8; 32]) -> String {

@@ -30,6 +30,8 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
     #[error("blob store at {url}: {reason}")]
     Http { url: String, reason: String },
+    #[error("{url} is larger than the {limit} bytes expected; not read further")]
+    TooLarge { url: String, limit: u64 },
     #[error("chunk {index} of output {root}: {reason}")]
     BadProof { root: String, index: u64, reason: String },
 }
@@ -312,17 +314,19 @@ impl Resolver {
         Self { local, http: http::client() }
     }
 
-    /// The blob `h`, found through `uri`, checked against `h`.
+    /// The blob `h`, found through `uri`, checked against `h`; a remote blob longer than
+    /// `max_len` bytes is refused without reading it all (URIs come from strangers).
     ///
     /// # Errors
-    /// [`BlobError::BadUri`] when `uri` names another hash; fetch and hash errors.
-    pub async fn fetch(&self, h: &[u8; 32], uri: &str) -> Result<Vec<u8>, BlobError> {
+    /// [`BlobError::BadUri`] when `uri` names another hash; [`BlobError::TooLarge`]; fetch
+    /// and hash errors.
+    pub async fn fetch(&self, h: &[u8; 32], uri: &str, max_len: u64) -> Result<Vec<u8>, BlobError> {
         if parse_uri(uri)? != *h {
             return Err(BlobError::BadUri(format!("{uri} (does not name {})", hex::encode(h))));
         }
         match self.local.get(h).await {
             Err(BlobError::NotFound(_)) if uri.starts_with("http") => {
-                let data = http::get_checked(&self.http, uri, h).await?;
+                let data = http::get_checked(&self.http, uri, h, max_len).await?;
                 self.local.put(&data).await?;
                 Ok(data)
             }

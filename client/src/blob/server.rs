@@ -31,6 +31,7 @@ impl IntoResponse for BlobError {
         let status = match &self {
             BlobError::NotFound(_) => StatusCode::NOT_FOUND,
             BlobError::HashMismatch { .. } | BlobError::BadUri(_) | BlobError::BadProof { .. } => StatusCode::BAD_REQUEST,
+            BlobError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BlobError::Io(_) | BlobError::Http { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, self.to_string()).into_response()
@@ -145,6 +146,24 @@ mod tests {
         assert_eq!(fetch_verified_output(&store, &root).await.unwrap(), out);
         assert_eq!(store.get_chunk(&root, 2).await.unwrap(), out[8192..]);
         assert!(matches!(store.get_chunk(&root, 3).await, Err(BlobError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn resolver_fetches_by_url_within_a_size_limit_and_caches() {
+        let (remote, _dir, _stop) = start().await;
+        let data = vec![5u8; 1000];
+        let h = remote.put(&data).await.unwrap();
+        let url = remote.locator(&h);
+        let cache = tempfile::tempdir().unwrap();
+        let local = LocalStore::new(cache.path()).unwrap();
+        let resolver = super::super::Resolver::new(local.clone());
+        assert!(matches!(resolver.fetch(&h, &url, 999).await, Err(BlobError::TooLarge { limit: 999, .. })));
+        assert!(matches!(local.get_sync(&h), Err(BlobError::NotFound(_))), "nothing cached from a refused fetch");
+        assert_eq!(resolver.fetch(&h, &url, 1000).await.unwrap(), data);
+        assert_eq!(local.get_sync(&h).unwrap(), data, "cached");
+        let other = sha256(b"other");
+        assert!(matches!(resolver.fetch(&other, &url, 1000).await, Err(BlobError::BadUri(_))), "the URI names another hash");
+        assert!(matches!(resolver.fetch(&other, &super::super::uri(&other), 1000).await, Err(BlobError::NotFound(_))));
     }
 
     #[tokio::test]
