@@ -2,12 +2,22 @@
 //! seeds, and polkadot.js JSON exports (password from `CAPACLOUD_KEY_PASSWORD` or a prompt);
 //! new keys as 24-word phrases.
 
-use crate::chain::{self, revive};
+use crate::chain::revive;
 use std::io::IsTerminal;
+use std::str::FromStr;
 use std::path::{Path, PathBuf};
 use subxt::utils::{AccountId32, H160};
 use subxt_signer::bip39::Mnemonic;
 use subxt_signer::sr25519::Keypair;
+use subxt_signer::SecretUri;
+
+/// `$CAPACLOUD_HOME`, else `~/.capacloud`: where `make setup` installs the node and chain
+/// spec, and where `keys import` keeps key files (`keys/`). `None` without either variable.
+pub fn capacloud_home() -> Option<PathBuf> {
+    std::env::var_os("CAPACLOUD_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".capacloud")))
+}
 
 /// The environment variable a JSON key file's password is read from.
 pub const PASSWORD_ENV: &str = "CAPACLOUD_KEY_PASSWORD";
@@ -68,7 +78,8 @@ fn salt_secret(material: &[&[u8]]) -> [u8; 32] {
 /// # Errors
 /// [`KeyError::BadSecret`].
 pub fn from_suri(suri: &str) -> Result<Key, KeyError> {
-    let pair = chain::keypair_from_uri(suri).map_err(|e| KeyError::BadSecret(e.to_string()))?;
+    let uri = SecretUri::from_str(suri).map_err(|e| KeyError::BadSecret(e.to_string()))?;
+    let pair = Keypair::from_uri(&uri).map_err(|e| KeyError::BadSecret(e.to_string()))?;
     Ok(Key { pair, salt_secret: salt_secret(&[suri.as_bytes()]) })
 }
 
@@ -79,13 +90,18 @@ pub fn from_suri(suri: &str) -> Result<Key, KeyError> {
 /// [`KeyError::File`], [`KeyError::Json`] (also for a wrong password), [`KeyError::NoPassword`].
 pub fn from_json_file(path: &Path, password: Option<&str>) -> Result<Key, KeyError> {
     let json = std::fs::read_to_string(path).map_err(|source| KeyError::File { path: path.into(), source })?;
+    from_json(&json, path, password)
+}
+
+/// [`from_json_file`] on the file's text (`path` names it in errors and the prompt).
+fn from_json(json: &str, path: &Path, password: Option<&str>) -> Result<Key, KeyError> {
     let password = match password.map(str::to_owned).or_else(|| std::env::var(PASSWORD_ENV).ok()) {
         Some(p) => p,
         None if std::io::stdin().is_terminal() => rpassword::prompt_password(format!("password for {}: ", path.display()))
             .map_err(|source| KeyError::File { path: path.into(), source })?,
         None => return Err(KeyError::NoPassword(path.into())),
     };
-    let pair = subxt_signer::polkadot_js_compat::decrypt_json(&json, &password)
+    let pair = subxt_signer::polkadot_js_compat::decrypt_json(json, &password)
         .map_err(|e| KeyError::Json { path: path.into(), reason: e.to_string() })?;
     Ok(Key { pair, salt_secret: salt_secret(&[json.as_bytes(), password.as_bytes()]) })
 }
@@ -121,12 +137,13 @@ pub fn generate() -> Result<(Mnemonic, Key), KeyError> {
 /// # Errors
 /// The loader's errors; [`KeyError::File`] when the copy fails.
 pub fn import(json: &Path, dir: &Path, password: Option<&str>) -> Result<(Key, PathBuf), KeyError> {
-    let key = from_json_file(json, password)?;
+    let text = std::fs::read_to_string(json).map_err(|source| KeyError::File { path: json.into(), source })?;
+    let key = from_json(&text, json, password)?;
     let io = |source| KeyError::File { path: dir.into(), source };
     std::fs::create_dir_all(dir).map_err(io)?;
     let dest = dir.join(format!("{}.json", key.account()));
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    std::fs::copy(json, tmp.path()).map_err(io)?;
+    std::fs::write(tmp.path(), &text).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -176,6 +193,8 @@ mod tests {
         assert!(matches!(load(None, None), Err(KeyError::Missing)));
         assert!(matches!(load(Some("//Bob"), Some(Path::new("k.json"))), Err(KeyError::Ambiguous)));
         assert!(matches!(load(Some("not a phrase at all"), None), Err(KeyError::BadSecret(_))));
+        assert!(matches!(from_suri("not a valid uri ///"), Err(KeyError::BadSecret(_))));
+        assert!(from_suri("//Alice").is_ok());
         assert!(matches!(load(None, Some(Path::new("/nonexistent/k.json"))), Err(KeyError::File { .. })));
         assert_ne!(from_suri("//Bob").unwrap().salt_secret, from_suri("//Charlie").unwrap().salt_secret);
     }

@@ -447,7 +447,7 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
 /// Contract refusals and dry-run rejections are the caller's input; the rest is failure.
 fn classify(e: ChainError) -> anyhow::Error {
     match e {
-        e @ (ChainError::Reverted { .. } | ChainError::BadSecret(_) | ChainError::BadAddress(_)) => bad(e.to_string()),
+        e @ (ChainError::Reverted { .. } | ChainError::BadAddress(_)) => bad(e.to_string()),
         e => anyhow::Error::new(e),
     }
 }
@@ -483,10 +483,7 @@ async fn run_offline(cmd: &Cmd, suri: Option<&str>, key_file: Option<&std::path:
             Output::Generated { phrase: phrase.to_string(), account: key.account().to_string(), h160: key.h160() }
         }
         Cmd::Keys { cmd: KeysCmd::Import { file } } => {
-            let home = std::env::var_os("CAPACLOUD_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".capacloud")))
-                .ok_or_else(|| bad("set CAPACLOUD_HOME (or HOME) for the key store"))?;
+            let home = keys::capacloud_home().ok_or_else(|| bad("set CAPACLOUD_HOME (or HOME) for the key store"))?;
             let (key, path) = keys::import(file, &home.join("keys"), None).map_err(classify_key)?;
             Output::Imported { account: key.account().to_string(), h160: key.h160(), path }
         }

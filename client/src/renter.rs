@@ -184,7 +184,7 @@ pub async fn fetch_output(market: &Marketplace<'_>, job_id: u64, job: &Job, fall
         Some(offer) => market.offer(offer).await?.map(|o| o.info.endpoint),
         None => None,
     };
-    if let Some(url) = endpoint.filter(|e| e.starts_with("http://") || e.starts_with("https://")) {
+    if let Some(url) = endpoint.filter(|e| blob::is_http_url(e)) {
         let provider = blob::HttpStore::new(&url)?;
         match blob::fetch_verified_output(&provider, &root).await {
             Ok(data) => return Ok(data),
@@ -221,7 +221,7 @@ pub async fn follow(
         let job = match market.job(id).await {
             Ok(j) => j.ok_or(ChainError::Unexpected(format!("job {id} vanished")))?,
             // The connection dropped: the client reconnects by itself; read again shortly.
-            Err(e @ (ChainError::Rpc(_) | ChainError::RpcCall(_))) => {
+            Err(e) if e.is_connection() => {
                 tracing::warn!(job_id = id, %e, "chain read failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
@@ -250,7 +250,7 @@ pub async fn follow(
             Some(Ok(())) => continue,
             // Someone else moved the job on first, or the connection dropped (a transaction
             // in flight may or may not have landed): read the job again and decide anew.
-            Some(Err(e @ (ChainError::Reverted { .. } | ChainError::Dispatch { .. } | ChainError::Rpc(_) | ChainError::RpcCall(_)))) => {
+            Some(Err(e)) if e.is_connection() || matches!(e, ChainError::Reverted { .. } | ChainError::Dispatch { .. }) => {
                 tracing::debug!(job_id = id, %e, "step not taken; re-reading the job");
             }
             Some(Err(e)) => return Err(e.into()),

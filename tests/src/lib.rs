@@ -19,9 +19,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// `$CAPACLOUD_HOME`, where `make setup` installs the node and chain spec.
 pub fn capacloud_home() -> PathBuf {
-    std::env::var_os("CAPACLOUD_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".capacloud"))
+    capacloud_client::keys::capacloud_home().unwrap_or_else(|| PathBuf::from(".capacloud"))
 }
 
 /// The node binary: `$CAPACLOUD_NODE`, else the one `make setup` installed.

@@ -2,7 +2,7 @@
 //! instantiation, a message call, a state read through a dry-run, and the contract's
 //! event decoded from the block — plus the refusals that must move no funds.
 
-use capacloud_client::chain::{self, Chain, ChainError};
+use capacloud_client::chain::{Chain, ChainError};
 use capacloud_client::marketplace::{self as abi, event_sig, ContractError, Event, Params};
 use capacloud_client::Marketplace;
 use capacloud_tests::{contract_artifacts, TestNode};
@@ -117,7 +117,7 @@ async fn unmapped_account_is_mapped_automatically_once() {
     let test = "unmapped_account_is_mapped_automatically_once";
     let Some(node) = TestNode::start(test) else { return };
     // The local_testnet preset funds //Alice//stash but genesis maps only Alice..Ferdie.
-    let stash = chain::keypair_from_uri("//Alice//stash").unwrap();
+    let stash = capacloud_client::keys::from_suri("//Alice//stash").unwrap().pair;
     let c = Chain::connect(&node.url(), stash).await.unwrap();
     assert!(c.free_balance().await.unwrap() > 0, "stash is funded");
     assert!(!c.is_mapped().await.unwrap());

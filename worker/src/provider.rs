@@ -60,7 +60,7 @@ impl WorkerError {
     /// The failure's label in the `failures` metric.
     pub fn reason(&self) -> &'static str {
         match self {
-            WorkerError::Chain(ChainError::Connect { .. } | ChainError::Rpc(_) | ChainError::RpcCall(_)) => "rpc",
+            WorkerError::Chain(c) if c.is_connection() => "rpc",
             WorkerError::Chain(ChainError::Reverted { .. } | ChainError::Dispatch { .. }) => "refused",
             WorkerError::Chain(_) => "chain",
             WorkerError::Blob(_) => "blob",
@@ -277,11 +277,14 @@ impl<'a> Worker<'a> {
     /// One pass over every live job, then the withdrawal check.
     ///
     /// # Errors
-    /// Only when the job count cannot be read or the state cannot be saved; per-job
+    /// Only when the job count or the chain's height cannot be read or the state cannot be
+    /// saved; per-job
     /// failures are in the report.
     pub async fn pass(&self) -> Result<PassReport, WorkerError> {
         let mut report = PassReport::default();
         let count = self.market.job_count().await.inspect_err(|e| self.count_rpc(e))?;
+        // Deadlines are compared with one reading of the chain's height per pass.
+        let now = self.chain.finalized_number().await.inspect_err(|e| self.count_rpc(e))?;
         let live: Vec<u64> = {
             let mut st = self.state.lock().unwrap();
             let from = st.next_job;
@@ -292,7 +295,7 @@ impl<'a> Worker<'a> {
         // Jobs are visited concurrently: each step waits about a block for finality, so a
         // provider with several live jobs would otherwise serialize them block by block.
         let visits: Vec<(u64, Visit)> = futures::stream::iter(live)
-            .map(|id| async move { (id, self.visit(id).await) })
+            .map(|id| async move { (id, self.visit(id, now).await) })
             .buffer_unordered(MAX_CONCURRENT_JOBS)
             .collect()
             .await;
@@ -339,8 +342,8 @@ impl<'a> Worker<'a> {
         Ok(report)
     }
 
-    /// Reads job `id` and takes the step this provider owes it, if any.
-    async fn visit(&self, id: u64) -> Visit {
+    /// Reads job `id` and takes the step this provider owes it at height `now`, if any.
+    async fn visit(&self, id: u64, now: u32) -> Visit {
         let job = match self.market.job(id).await {
             Ok(Some(job)) => job,
             Ok(None) => return Visit::Gone,
@@ -350,11 +353,11 @@ impl<'a> Worker<'a> {
             self.finish(id, &job);
             return Visit::Ended;
         }
-        Visit::Live(job.state, self.step(id, &job).await)
+        Visit::Live(job.state, self.step(id, &job, now).await)
     }
 
     fn count_rpc(&self, e: &ChainError) {
-        if matches!(e, ChainError::Connect { .. } | ChainError::Rpc(_) | ChainError::RpcCall(_)) {
+        if e.is_connection() {
             self.metrics.rpc_errors.inc();
         }
     }
@@ -383,9 +386,8 @@ impl<'a> Worker<'a> {
         Ok(amount)
     }
 
-    /// The step this provider owes job `id` in its current state, if any.
-    async fn step(&self, id: u64, job: &Job) -> Result<Option<&'static str>, WorkerError> {
-        let now = self.chain.finalized_number().await?;
+    /// The step this provider owes job `id` in its current state at height `now`, if any.
+    async fn step(&self, id: u64, job: &Job, now: u32) -> Result<Option<&'static str>, WorkerError> {
         let mine = job.provider == Some(self.me);
         let verifier = job.current_verifier().filter(|v| v.account == self.me);
         match job.state {

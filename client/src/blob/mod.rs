@@ -46,6 +46,11 @@ pub fn uri(h: &[u8; 32]) -> String {
     format!("sha256:{}", hex::encode(h))
 }
 
+/// Whether `location` is an `http://` or `https://` URL (a remote store, endpoint or blob).
+pub fn is_http_url(location: &str) -> bool {
+    location.starts_with("http://") || location.starts_with("https://")
+}
+
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     hex::decode(s).ok()?.try_into().ok()
 }
@@ -59,7 +64,7 @@ pub fn parse_uri(uri: &str) -> Result<[u8; 32], BlobError> {
     let bad = || BlobError::BadUri(uri.to_string());
     let hex_part = match uri.strip_prefix("sha256:") {
         Some(h) => h,
-        None if uri.starts_with("http://") || uri.starts_with("https://") => uri.rsplit('/').next().ok_or_else(bad)?,
+        None if is_http_url(uri) => uri.rsplit('/').next().ok_or_else(bad)?,
         None => return Err(bad()),
     };
     parse_hex32(hex_part).ok_or_else(bad)
@@ -294,7 +299,7 @@ impl BlobStore for LocalStore {
 /// # Errors
 /// A directory that cannot be created, a URL that does not parse.
 pub fn open(location: &str) -> Result<Arc<dyn BlobStore>, BlobError> {
-    if location.starts_with("http://") || location.starts_with("https://") {
+    if is_http_url(location) {
         Ok(Arc::new(HttpStore::new(location)?))
     } else {
         Ok(Arc::new(LocalStore::new(location)?))
@@ -325,7 +330,7 @@ impl Resolver {
             return Err(BlobError::BadUri(format!("{uri} (does not name {})", hex::encode(h))));
         }
         match self.local.get(h).await {
-            Err(BlobError::NotFound(_)) if uri.starts_with("http") => {
+            Err(BlobError::NotFound(_)) if is_http_url(uri) => {
                 let data = http::get_checked(&self.http, uri, h, max_len).await?;
                 self.local.put(&data).await?;
                 Ok(data)
