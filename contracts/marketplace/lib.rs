@@ -1670,6 +1670,15 @@ mod marketplace {
             use ink::codegen::Env;
             self.env().balance().try_into().unwrap_or(Amount::MAX)
         }
+        /// Who the first verifier draw of committed job `job_id` picks (its beacon the
+        /// commitment's block), without making it.
+        pub fn first_draw(&self, job_id: u64) -> Option<Address> {
+            let mut core = self.jobs.get(job_id)?;
+            core.round = 1;
+            core.draws = 0;
+            core.draw_at = Some(core.commit_block);
+            self.pick(job_id, &core).map(|p| p.account)
+        }
         /// Who a due draw of `job_id` would pick now.
         pub fn pending_draw(&self, job_id: u64) -> Option<Address> {
             let core = self.jobs.get(job_id)?;

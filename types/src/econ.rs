@@ -74,9 +74,12 @@ pub fn timeout_penalty(lock: Amount) -> Amount {
 }
 
 /// The availability fee: what a provider deposits to report inputs unavailable, and what
-/// the renter pays each of those who tried when a verifier confirms (one task's verifier fee).
+/// the renter pays each of those who tried when a verifier confirms: a tenth of one task's
+/// verifier fee (trying to fetch is cheaper than computing), at least one planck. Its size
+/// does not decide who gains: a provider reporting falsely with a colluding verifier wins
+/// 2 fees with probability s and loses its 1-fee deposit otherwise, a loss for s < 1/3.
 pub fn availability_fee(task_value: Amount, verifier_fee_bps: u16) -> Amount {
-    verifier_fee(task_value, verifier_fee_bps).max(UNITS_PER_PLANCK)
+    (verifier_fee(task_value, verifier_fee_bps) / 10).max(UNITS_PER_PLANCK)
 }
 
 /// An offer's GPU class: `floor(log2(benchmark score))`, 0 for a score of 0 or 1.
