@@ -1,12 +1,15 @@
-//! Typed handle over one deployed marketplace contract: one method per contract message.
+//! Typed handle over one deployed marketplace contract: a method per message, and reads of
+//! its state straight from storage.
 //!
-//! Reads are dry-runs (no transaction); writes are dry-run first and refused before signing
-//! when the contract would return an `Error`. Payable messages take their value in contract
-//! units and must be whole plancks (the contract's `required_escrow` already is).
+//! Reads go through pallet-revive's storage runtime API with the keys `capacloud-types`
+//! names (no transaction, no dry-run, no code in the contract for them); writes are dry-run
+//! first and refused before signing when the contract would return an `Error`. Payable
+//! messages take their value in contract units and must be whole plancks (the escrow and
+//! stake amounts `econ` computes already are).
 
-use crate::chain::marketplace::{self as abi, msg, *};
+use crate::chain::marketplace::{self as abi, keys, msg, *};
 use crate::chain::{Chain, ChainError, Deployment, Receipt};
-use codec::Encode;
+use codec::{Decode, Encode};
 use subxt::utils::H160;
 
 /// Reads the contract artifact (`marketplace.polkavm`) from disk.
@@ -22,6 +25,22 @@ pub fn to_plancks(units: Amount) -> Result<u128, ChainError> {
     Ok(units / UNITS_PER_PLANCK)
 }
 
+/// The constructor's arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deploy {
+    /// Blocks per stake-snapshot epoch (it also caps a job's compute window).
+    pub epoch_blocks: u32,
+    /// Blocks between `set_params` and the new parameters applying to new jobs.
+    pub params_delay: u32,
+}
+
+impl Default for Deploy {
+    /// A day of 6 s blocks per epoch, an hour's delay.
+    fn default() -> Self {
+        Self { epoch_blocks: 14_400, params_delay: 600 }
+    }
+}
+
 /// A deployed marketplace, reached through a [`Chain`].
 pub struct Marketplace<'a> {
     chain: &'a Chain,
@@ -30,8 +49,8 @@ pub struct Marketplace<'a> {
 
 impl<'a> Marketplace<'a> {
     /// Uploads `code` and runs the `new` constructor; the signer becomes the admin.
-    pub async fn deploy(chain: &'a Chain, code: &[u8]) -> Result<(Self, Deployment), ChainError> {
-        let data = abi::call_data(msg::NEW, &());
+    pub async fn deploy(chain: &'a Chain, code: &[u8], args: Deploy) -> Result<(Self, Deployment), ChainError> {
+        let data = abi::call_data(msg::NEW, &(args.epoch_blocks, args.params_delay));
         let deployment = chain.instantiate(code, &data, 0, None).await?;
         Ok((Self { chain, address: deployment.address }, deployment))
     }
@@ -39,11 +58,10 @@ impl<'a> Marketplace<'a> {
     /// Attaches to a contract already deployed at `address`, checking its interface version.
     pub async fn at(chain: &'a Chain, address: H160) -> Result<Self, ChainError> {
         let m = Self { chain, address };
-        let v = m.version().await?;
-        if v != abi::INTERFACE_VERSION {
+        let v = m.state().await?.version;
+        if v != INTERFACE_VERSION {
             return Err(ChainError::Unexpected(format!(
-                "contract at {address:?} speaks interface version {v}, this client speaks {}",
-                abi::INTERFACE_VERSION
+                "contract at {address:?} speaks interface version {v}, this client speaks {INTERFACE_VERSION}"
             )));
         }
         Ok(m)
@@ -70,8 +88,19 @@ impl<'a> Marketplace<'a> {
         self.address
     }
 
-    async fn read<R: codec::Decode>(&self, label: &str, args: impl Encode) -> Result<R, ChainError> {
-        self.chain.query(self.address, &abi::call_data(label, &args)).await
+    /// The value stored under `key`, decoded.
+    async fn load<T: Decode>(&self, key: Vec<u8>, what: &'static str) -> Result<Option<T>, ChainError> {
+        match self.chain.storage(self.address, &key).await? {
+            None => Ok(None),
+            Some(bytes) => {
+                let mut input = &bytes[..];
+                let v = T::decode(&mut input).map_err(|source| ChainError::Decode { what, source })?;
+                if !input.is_empty() {
+                    return Err(ChainError::Unexpected(format!("{what}: {} bytes left over", input.len())));
+                }
+                Ok(Some(v))
+            }
+        }
     }
 
     async fn write(&self, label: &str, args: impl Encode, value_units: Amount) -> Result<Receipt, ChainError> {
@@ -85,109 +114,122 @@ impl<'a> Marketplace<'a> {
         r.map_err(|e| ChainError::Unexpected(format!("dry-run returned {e:?}")))
     }
 
-    // ---- reads
-    pub async fn version(&self) -> Result<u32, ChainError> {
-        self.read(msg::VERSION, ()).await
+    /// The first job event of `kind`'s shape this contract emitted in `r`.
+    fn job_event(&self, r: &Receipt, pick: impl Fn(&JobEvent) -> bool) -> Option<JobEvent> {
+        r.events.iter().find_map(|e| match &e.decoded {
+            Some(Event::Job(j)) if e.contract == self.address && pick(j) => Some(j.clone()),
+            _ => None,
+        })
     }
-    pub async fn admin(&self) -> Result<H160, ChainError> {
-        self.read(msg::ADMIN, ()).await
+
+    // ---- reads (storage)
+
+    /// The root state: admin, parameters (current and scheduled), totals, counts, epoch.
+    pub async fn state(&self) -> Result<MarketState, ChainError> {
+        self.load(keys::root(), "market state").await?.ok_or_else(|| ChainError::Unexpected(format!("no marketplace at {:?}", self.address)))
     }
-    pub async fn params(&self) -> Result<Params, ChainError> {
-        self.read(msg::PARAMS, ()).await
+    /// The parameters new jobs get at block `now`.
+    pub async fn params(&self, now: u32) -> Result<Params, ChainError> {
+        Ok(self.state().await?.params_at(now))
     }
-    pub async fn accounting(&self) -> Result<Accounting, ChainError> {
-        self.read(msg::ACCOUNTING, ()).await
-    }
-    /// The contract's balance and the sum of its totals (equal in every reachable state).
-    pub async fn balance_check(&self) -> Result<BalanceCheck, ChainError> {
-        self.read(msg::BALANCE_CHECK, ()).await
+    /// The contract's balance beside the sum of its totals (equal in every reachable state).
+    pub async fn balance_check(&self) -> Result<(Amount, Amount), ChainError> {
+        let total = self.state().await?.totals.total();
+        Ok((self.chain.contract_balance(self.address).await?, total))
     }
     pub async fn provider(&self, account: H160) -> Result<Option<Provider>, ChainError> {
-        self.read(msg::PROVIDER, account).await
-    }
-    pub async fn reputation_score(&self, account: H160) -> Result<u32, ChainError> {
-        self.read(msg::REPUTATION_SCORE, account).await
+        self.load(keys::entry(keys::PROVIDERS, &account), "provider").await
     }
     pub async fn offer(&self, offer_id: u64) -> Result<Option<Offer>, ChainError> {
-        self.read(msg::OFFER, offer_id).await
+        self.load(keys::entry(keys::OFFERS, &offer_id), "offer").await
     }
     pub async fn offer_count(&self) -> Result<u64, ChainError> {
-        self.read(msg::OFFER_COUNT, ()).await
+        Ok(self.state().await?.offer_count)
     }
+    /// A job's core (everything its lifecycle needs; one storage read).
+    pub async fn job_core(&self, job_id: u64) -> Result<Option<JobCore>, ChainError> {
+        self.load(keys::entry(keys::JOBS, &job_id), "job").await
+    }
+    /// A job with its input and verifiers (five storage reads).
     pub async fn job(&self, job_id: u64) -> Result<Option<Job>, ChainError> {
-        self.read(msg::JOB, job_id).await
+        let Some(core) = self.job_core(job_id).await? else { return Ok(None) };
+        let input = self
+            .load(keys::entry(keys::INPUTS, &job_id), "job input")
+            .await?
+            .ok_or_else(|| ChainError::Unexpected(format!("job {job_id} has no input")))?;
+        let mut verifiers = [None; 3];
+        for (round, slot) in verifiers.iter_mut().enumerate() {
+            let v: Option<Verifier> = self.load(keys::entry(keys::VERIFIERS, &(job_id, round as u8)), "verifier").await?;
+            *slot = v.filter(|v| v.account != H160::zero());
+        }
+        Ok(Some(Job { core, input, verifiers }))
     }
     pub async fn job_count(&self) -> Result<u64, ChainError> {
-        self.read(msg::JOB_COUNT, ()).await
+        Ok(self.state().await?.job_count)
     }
     pub async fn withdrawable_of(&self, account: H160) -> Result<Amount, ChainError> {
-        self.read(msg::WITHDRAWABLE_OF, account).await
+        Ok(self.load(keys::entry(keys::WITHDRAWABLE, &account), "withdrawable").await?.unwrap_or(0))
     }
-    pub async fn price_index(&self, gpu_class: u32) -> Result<Option<Amount>, ChainError> {
-        self.read(msg::PRICE_INDEX, gpu_class).await
-    }
-    pub async fn required_lock(&self, value: Amount, check_rate_bps: u16) -> Result<Amount, ChainError> {
-        self.read(msg::REQUIRED_LOCK, (value, check_rate_bps)).await
-    }
-    pub async fn required_escrow(&self, work_units: u64, max_price_per_unit: Amount) -> Result<Option<Amount>, ChainError> {
-        self.read(msg::REQUIRED_ESCROW, (work_units, max_price_per_unit)).await
+    pub async fn price_index(&self, gpu_class: u8) -> Result<Option<Amount>, ChainError> {
+        self.load(keys::entry(keys::PRICE_INDEX, &gpu_class), "price index").await
     }
 
     // ---- writes
+
     pub async fn set_params(&self, params: Params) -> Result<Receipt, ChainError> {
         self.write(msg::SET_PARAMS, params, 0).await
+    }
+    /// Proposes `new` as admin (by the admin), or accepts the role (by `new` itself).
+    pub async fn set_admin(&self, new: H160) -> Result<Receipt, ChainError> {
+        self.write(msg::SET_ADMIN, new, 0).await
     }
     pub async fn claim_treasury(&self, amount: Amount) -> Result<Receipt, ChainError> {
         self.write(msg::CLAIM_TREASURY, amount, 0).await
     }
-    /// Registers the signer as a provider with `stake` (contract units, whole plancks).
-    pub async fn register_provider(&self, stake: Amount) -> Result<Receipt, ChainError> {
-        self.write(msg::REGISTER_PROVIDER, (), stake).await
+    /// Adds `amount` (contract units, whole plancks) to the signer's stake, registering it
+    /// if needed.
+    pub async fn stake(&self, amount: Amount) -> Result<Receipt, ChainError> {
+        self.write(msg::STAKE, (), amount).await
     }
-    pub async fn add_stake(&self, amount: Amount) -> Result<Receipt, ChainError> {
-        self.write(msg::ADD_STAKE, (), amount).await
-    }
-    pub async fn request_unstake(&self, amount: Amount) -> Result<Receipt, ChainError> {
-        self.write(msg::REQUEST_UNSTAKE, amount, 0).await
+    pub async fn unstake(&self, amount: Amount) -> Result<Receipt, ChainError> {
+        self.write(msg::UNSTAKE, amount, 0).await
     }
     pub async fn complete_unstake(&self) -> Result<Receipt, ChainError> {
         self.write(msg::COMPLETE_UNSTAKE, (), 0).await
     }
-    /// Lists an offer; returns its id (from the `OfferListed` event: the dry-run's id can
-    /// be taken by a concurrent listing) with the receipt.
-    pub async fn list_offer(&self, offer: &OfferInput) -> Result<(u64, Receipt), ChainError> {
-        let r = self.write(msg::LIST_OFFER, offer, 0).await?;
+    /// Lists an offer (`offer_id` `None`) or replaces one; returns its id (from the event:
+    /// the dry-run's id can be taken by a concurrent listing) with the receipt.
+    pub async fn list_offer(&self, offer_id: Option<u64>, offer: &OfferInput) -> Result<(u64, Receipt), ChainError> {
+        let r = self.write(msg::LIST_OFFER, (offer_id, offer), 0).await?;
+        let me = self.chain.address();
         let id = r.events.iter().find_map(|e| match &e.decoded {
-            Some(Event::OfferListed { offer_id, updated: false, .. }) if e.contract == self.address => Some(*offer_id),
+            Some(Event::Account(AccountEvent { account, kind: AccountEventKind::OfferListed { offer_id, .. } }))
+                if e.contract == self.address && *account == me =>
+            {
+                Some(*offer_id)
+            }
             _ => None,
         });
         Ok((id.ok_or_else(|| ChainError::Unexpected("list_offer emitted no OfferListed".into()))?, r))
     }
-    pub async fn update_offer(&self, offer_id: u64, offer: &OfferInput) -> Result<Receipt, ChainError> {
-        self.write(msg::UPDATE_OFFER, (offer_id, offer), 0).await
-    }
     pub async fn remove_offer(&self, offer_id: u64) -> Result<Receipt, ChainError> {
         self.write(msg::REMOVE_OFFER, offer_id, 0).await
     }
-    /// Creates a job paying exactly `required_escrow`; returns its id with the receipt.
-    pub async fn create_job(&self, input: &JobInput) -> Result<(u64, Receipt), ChainError> {
-        let escrow = self
-            .required_escrow(input.work_units, input.max_price_per_unit)
-            .await?
-            .ok_or_else(|| ChainError::Unexpected("escrow overflows".into()))?;
-        let r = self.write(msg::CREATE_JOB, input, escrow).await?;
-        // The id comes from the event: the dry-run's id can be taken by a concurrent job.
-        let id = r.events.iter().find_map(|e| match &e.decoded {
-            Some(Event::JobCreated { job_id, .. }) if e.contract == self.address => Some(*job_id),
-            _ => None,
-        });
-        Ok((id.ok_or_else(|| ChainError::Unexpected("create_job emitted no JobCreated".into()))?, r))
+    /// The escrow `create_job` takes for `input` under the parameters in force at `now`.
+    pub async fn required_escrow(&self, input: &JobInput, now: u32) -> Result<Amount, ChainError> {
+        let p = self.params(now).await?;
+        econ::escrow_for(input.tasks, input.units_per_task, input.max_price_per_unit, p.verifier_fee_bps)
+            .ok_or_else(|| ChainError::Unexpected("escrow overflows".into()))
+    }
+    /// Creates a job paying `escrow`; returns its id (from the event) with the receipt.
+    pub async fn create_job(&self, input: &JobInput, seed_commitment: Hash32, escrow: Amount) -> Result<(u64, Receipt), ChainError> {
+        let r = self.write(msg::CREATE_JOB, (input, seed_commitment), escrow).await?;
+        let me = self.chain.address();
+        let id = self.job_event(&r, |j| j.renter == me && matches!(j.kind, JobEventKind::Created { .. })).map(|j| j.job_id);
+        Ok((id.ok_or_else(|| ChainError::Unexpected("create_job emitted no Created event".into()))?, r))
     }
     pub async fn bid(&self, job_id: u64, offer_id: u64, price_per_unit: Amount) -> Result<Receipt, ChainError> {
         self.write(msg::BID, (job_id, offer_id, price_per_unit), 0).await
-    }
-    pub async fn close_auction(&self, job_id: u64) -> Result<Receipt, ChainError> {
-        self.write(msg::CLOSE_AUCTION, job_id, 0).await
     }
     pub async fn reopen_job(&self, job_id: u64) -> Result<Receipt, ChainError> {
         self.write(msg::REOPEN_JOB, job_id, 0).await
@@ -195,17 +237,19 @@ impl<'a> Marketplace<'a> {
     pub async fn accept_job(&self, job_id: u64) -> Result<Receipt, ChainError> {
         self.write(msg::ACCEPT_JOB, job_id, 0).await
     }
-    pub async fn commit_result(&self, job_id: u64, commitment: Hash32) -> Result<Receipt, ChainError> {
-        self.write(msg::COMMIT_RESULT, (job_id, commitment), 0).await
+    /// The provider reports inputs unavailable (`false`), the availability verifier votes,
+    /// or a check verifier bows out (`false`).
+    pub async fn report(&self, job_id: u64, available: bool) -> Result<Receipt, ChainError> {
+        self.write(msg::REPORT, (job_id, available), 0).await
+    }
+    pub async fn commit(&self, job_id: u64, commitment: Hash32) -> Result<Receipt, ChainError> {
+        self.write(msg::COMMIT, (job_id, commitment), 0).await
     }
     pub async fn reveal_seed(&self, job_id: u64, seed: Hash32) -> Result<Receipt, ChainError> {
         self.write(msg::REVEAL_SEED, (job_id, seed), 0).await
     }
-    pub async fn commit_verification(&self, job_id: u64, commitment: Hash32) -> Result<Receipt, ChainError> {
-        self.write(msg::COMMIT_VERIFICATION, (job_id, commitment), 0).await
-    }
-    pub async fn reveal_result(&self, job_id: u64, root: Hash32, salt: Hash32) -> Result<Receipt, ChainError> {
-        self.write(msg::REVEAL_RESULT, (job_id, root, salt), 0).await
+    pub async fn reveal(&self, job_id: u64, salt: Hash32, reveal: &Reveal) -> Result<Receipt, ChainError> {
+        self.write(msg::REVEAL, (job_id, salt, reveal), 0).await
     }
     pub async fn cleanup(&self, job_id: u64) -> Result<Receipt, ChainError> {
         self.write(msg::CLEANUP, job_id, 0).await

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use capacloud_client::chain::{self, Chain, ChainError};
 use capacloud_client::blob::{self, LocalStore};
-use capacloud_client::marketplace::{Job, JobState, OfferInput, Params, Requirements, UNITS_PER_PLANCK};
+use capacloud_client::marketplace::{Job, JobState, OfferInfo, Params, Requirements, UNITS_PER_PLANCK};
 use capacloud_client::renter::{self, RenterError, Terms};
 use capacloud_client::keys::{self, KeyError};
 use capacloud_client::{contract, Marketplace};
@@ -43,6 +43,12 @@ enum Cmd {
         /// The contract code built by `make contract`.
         #[arg(long, env = "CAPACLOUD_CONTRACT_CODE")]
         code: PathBuf,
+        /// Blocks per stake-snapshot epoch (it also caps a job's compute window).
+        #[arg(long, default_value_t = 14_400)]
+        epoch_blocks: u32,
+        /// Blocks before a parameter change applies to new jobs.
+        #[arg(long, default_value_t = 600)]
+        params_delay: u32,
     },
     /// Show the marketplace's protocol parameters.
     Params {
@@ -67,6 +73,9 @@ enum Cmd {
         reveal_window: Option<u32>,
         #[arg(long)]
         unstake_cooldown: Option<u32>,
+        /// Least stake, lock and bond, in contract units.
+        #[arg(long)]
+        min_stake: Option<u128>,
     },
     /// Key utilities.
     Keys {
@@ -135,12 +144,19 @@ enum OfferSort {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum JobCmd {
-    /// Submit a job (a library workload or custom WGSL), follow it to the end, and fetch
-    /// the output checked against the provider's revealed Merkle root.
+    /// Submit a job (a library workload or custom WGSL, one task or a batch), follow it to
+    /// the end, and fetch every task's output checked against the batch root revealed on
+    /// chain. The job is journaled (seed and terms) under $CAPACLOUD_HOME/jobs before it is
+    /// signed: `job follow` resumes it, `job fetch` fetches its output again.
     Submit {
-        /// Library workload: matmul, sha256, mandelbrot, dot-i8.
+        /// Library workload (see `capacloud_executor::workloads::NAMES`).
         #[arg(long, conflicts_with = "wgsl")]
         workload: Option<String>,
+        /// Tasks: a count for a library workload (task i uses seed + i), or a directory of
+        /// task directories for custom WGSL (each with one file per input binding, named
+        /// by its number).
+        #[arg(long, default_value = "1")]
+        tasks: String,
         /// Workload size (its meaning depends on the workload).
         #[arg(long, default_value_t = 256)]
         size: u32,
@@ -152,7 +168,7 @@ enum JobCmd {
         /// Workgroups to dispatch, x,y,z (custom WGSL).
         #[arg(long, value_delimiter = ',', default_value = "1,1,1")]
         workgroups: Vec<u32>,
-        /// Input buffer BINDING=FILE (custom WGSL; repeatable).
+        /// Input buffer BINDING=FILE (custom WGSL, one task; repeatable).
         #[arg(long = "input", value_parser = parse_binding_file)]
         inputs: Vec<(u32, PathBuf)>,
         /// Output buffer BINDING=BYTES (custom WGSL; repeatable).
@@ -167,12 +183,19 @@ enum JobCmd {
         /// Highest price per work unit, in contract units (10^-18 WND).
         #[arg(long)]
         max_price: u128,
-        /// Spot-check rate in basis points (0 = the contract's default).
-        #[arg(long, default_value_t = 0)]
-        check_rate_bps: u16,
-        /// Blocks until the provider must commit.
-        #[arg(long, default_value_t = 60)]
-        deadline_blocks: u32,
+        /// Probability each task is re-executed, in basis points (default: the market's
+        /// advisory rate; 0 = never checked).
+        #[arg(long)]
+        check_rate_bps: Option<u16>,
+        /// Blocks the provider has to compute and commit (a verifier gets as many).
+        #[arg(long, default_value_t = 20)]
+        compute_blocks: u32,
+        /// Pay the provider even if the check finds no verifier.
+        #[arg(long)]
+        pay_if_unverified: bool,
+        /// Write the output here: a file for one task, a directory (`<task>.bin`) for a batch.
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Where to store spec and inputs: a directory, or the http(s):// URL of a blob
         /// server providers can reach (`capacloud blobs serve`, or a worker's endpoint).
         #[arg(long, env = "CAPACLOUD_BLOBS")]
@@ -188,6 +211,24 @@ enum JobCmd {
     Status { id: u64 },
     /// List all jobs.
     List,
+    /// Resume following a job submitted from this machine (its seed is in the journal).
+    Follow {
+        id: u64,
+        /// Seconds to wait for the job to end.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Fetch a paid job's output, checked against its batch root, from its provider (or
+    /// its verifiers).
+    Fetch {
+        id: u64,
+        /// A file for one task, a directory (`<task>.bin`) for a batch.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also look in this blob store (a directory or URL).
+        #[arg(long, env = "CAPACLOUD_BLOBS")]
+        blobs: Option<String>,
+    },
 }
 
 fn parse_binding_file(s: &str) -> Result<(u32, PathBuf), String> {
@@ -209,8 +250,12 @@ struct OfferRow {
     offer_id: u64,
     provider: H160,
     reputation_score: u32,
-    #[serde(flatten)]
-    offer: OfferInput,
+    gpu_class: u8,
+    price_per_unit: u128,
+    benchmark_score: u32,
+    vram_mib: u32,
+    max_units: u64,
+    info: Option<OfferInfo>,
 }
 
 /// A job as the CLI shows it.
@@ -221,9 +266,12 @@ struct JobView {
     renter: H160,
     provider: Option<H160>,
     price_per_unit: u128,
+    tasks: u32,
     work_units: u64,
-    checked: bool,
-    root: Option<String>,
+    /// Tasks sampled for checking (once decided).
+    sampled: u32,
+    unverified: bool,
+    batch_root: Option<String>,
     verifiers: Vec<H160>,
 }
 
@@ -233,11 +281,13 @@ impl JobView {
             job_id,
             state: j.state,
             renter: j.renter,
-            provider: j.provider,
+            provider: j.has_provider().then_some(j.provider),
             price_per_unit: j.price_per_unit,
-            work_units: j.input.work_units,
-            checked: j.checked,
-            root: j.provider_root.map(hex::encode),
+            tasks: j.tasks,
+            work_units: j.input.work_units(),
+            sampled: j.sampled,
+            unverified: j.unverified,
+            batch_root: (j.batch_root != [0; 32]).then(|| hex::encode(j.batch_root)),
             verifiers: j.verifiers.iter().flatten().map(|v| v.account).collect(),
         }
     }
@@ -270,7 +320,7 @@ enum Output {
     Served { listen: std::net::SocketAddr },
     Summary { summary: capacloud_client::summary::Summary },
     Offers { offers: Vec<OfferRow> },
-    Job { job: JobView, output_bytes: Option<usize>, png: Option<PathBuf> },
+    Job { job: JobView, output_bytes: Option<usize>, out: Option<PathBuf>, png: Option<PathBuf> },
     Jobs { jobs: Vec<JobView> },
     Withdrawn { amount: u128, receipt: chain::Receipt },
 }
@@ -312,23 +362,26 @@ impl Output {
             Output::Offers { offers } => {
                 println!("{:>5}  {:<42}  {:>6}  {:<28}  {:>8}  {:>5}  {:>22}", "offer", "provider", "rep", "gpu", "score", "class", "price/unit");
                 for o in offers {
-                    let gpu = format!("{} {}", o.offer.gpu_vendor, o.offer.gpu_model);
+                    let gpu = o.info.as_ref().map(|i| format!("{} {}", i.gpu_vendor, i.gpu_model)).unwrap_or_else(|| "?".into());
                     println!(
                         "{:>5}  {:<42}  {:>6}  {:<28}  {:>8}  {:>5}  {:>22}",
                         o.offer_id,
                         format!("{:?}", o.provider),
                         o.reputation_score,
                         gpu,
-                        o.offer.benchmark_score,
-                        o.offer.gpu_class,
-                        o.offer.price_per_unit
+                        o.benchmark_score,
+                        o.gpu_class,
+                        o.price_per_unit
                     );
                 }
             }
-            Output::Job { job, output_bytes, png } => {
+            Output::Job { job, output_bytes, out, png } => {
                 print_jobs(std::slice::from_ref(job));
                 if let Some(n) = output_bytes {
-                    println!("output     {n} bytes, checked against the revealed Merkle root");
+                    println!("output     {n} bytes in {} task(s), each checked against the batch root revealed on chain", job.tasks);
+                }
+                if let Some(p) = out {
+                    println!("saved      {}", p.display());
                 }
                 if let Some(p) = png {
                     println!("png        {}", p.display());
@@ -345,17 +398,18 @@ impl Output {
 }
 
 fn print_jobs(jobs: &[JobView]) {
-    println!("{:>4}  {:<14}  {:<42}  {:>20}  {:>6}  {:>7}", "job", "state", "provider", "price/unit", "units", "checked");
+    println!("{:>4}  {:<14}  {:<42}  {:>20}  {:>6}  {:>8}  {:>7}", "job", "state", "provider", "price/unit", "tasks", "units", "sampled");
     for j in jobs {
         let provider = j.provider.map(|p| format!("{p:?}")).unwrap_or_else(|| "-".into());
         println!(
-            "{:>4}  {:<14}  {:<42}  {:>20}  {:>6}  {:>7}",
+            "{:>4}  {:<14}  {:<42}  {:>20}  {:>6}  {:>8}  {:>7}",
             j.job_id,
             format!("{:?}", j.state),
             provider,
             j.price_per_unit,
+            j.tasks,
             j.work_units,
-            j.checked
+            j.sampled
         );
     }
 }
@@ -373,20 +427,20 @@ fn short(a: &H160) -> String {
 fn print_summary(s: &capacloud_client::summary::Summary) {
     println!("blocks #{}..#{}", s.from_block, s.to_block);
     println!(
-        "{:>4}  {:<7}  {:>4}  {:<12}  {:>14}  {:>5}  {:>7}  {:<9}  {:>12}  {:>12}  {:>12}  {:<30}",
-        "job", "hire", "bids", "provider", "price WND/unit", "units", "checked", "outcome", "to provider", "to verifiers", "to renter", "slashed"
+        "{:>4}  {:<7}  {:>4}  {:<12}  {:>14}  {:>5}  {:>7}  {:<11}  {:>12}  {:>12}  {:>12}  {:<30}",
+        "job", "hire", "bids", "provider", "price WND/unit", "tasks", "checked", "outcome", "to provider", "to verifiers", "to renter", "slashed"
     );
     for j in &s.jobs {
         let slashes: Vec<String> = j.slashes.iter().map(|(a, amt, why)| format!("{} {} ({why})", short(a), wnd(*amt))).collect();
         println!(
-            "{:>4}  {:<7}  {:>4}  {:<12}  {:>14}  {:>5}  {:>7}  {:<9}  {:>12}  {:>12}  {:>12}  {:<30}",
+            "{:>4}  {:<7}  {:>4}  {:<12}  {:>14}  {:>5}  {:>7}  {:<11}  {:>12}  {:>12}  {:>12}  {:<30}",
             j.job_id,
             if j.direct { "direct" } else { "auction" },
             j.bids,
             j.provider.as_ref().map(short).unwrap_or_else(|| "-".into()),
             j.price_per_unit.map(wnd).unwrap_or_else(|| "-".into()),
-            j.work_units,
-            j.checked.map(|c| if c { "yes" } else { "no" }).unwrap_or("-"),
+            j.tasks,
+            j.sampled.map(|k| if k > 0 { format!("{k}") } else { "no".into() }).unwrap_or_else(|| "-".into()),
             j.state.map(|st| format!("{st:?}")).unwrap_or_else(|| "?".into()),
             wnd(j.provider_payout),
             wnd(j.verifier_fees),
@@ -456,9 +510,15 @@ fn classify(e: ChainError) -> anyhow::Error {
 fn classify_renter(e: RenterError) -> anyhow::Error {
     match e {
         RenterError::Chain(c) => classify(c),
-        e @ (RenterError::UnknownWorkload(_) | RenterError::BadSpec(_) | RenterError::File { .. } | RenterError::NoOutput) => {
-            bad(e.to_string())
-        }
+        e @ (RenterError::UnknownWorkload(_)
+        | RenterError::BadSpec(_)
+        | RenterError::BadWorkloadInput(_)
+        | RenterError::TaskShape { .. }
+        | RenterError::TaskCount(_)
+        | RenterError::Manifest(_)
+        | RenterError::File { .. }
+        | RenterError::NoOutput
+        | RenterError::NotJournaled(..)) => bad(e.to_string()),
         e => anyhow::Error::new(e),
     }
 }
@@ -510,7 +570,10 @@ async fn run(cli: Cli) -> Result<Output> {
     // run as the dev account //Alice (mapped on dev chains; elsewhere give your own key).
     let read_only = matches!(
         cli.cmd,
-        Cmd::Params { .. } | Cmd::Offers { .. } | Cmd::Summary { .. } | Cmd::Job { cmd: JobCmd::Status { .. } | JobCmd::List, .. }
+        Cmd::Params { .. }
+            | Cmd::Offers { .. }
+            | Cmd::Summary { .. }
+            | Cmd::Job { cmd: JobCmd::Status { .. } | JobCmd::List | JobCmd::Fetch { .. }, .. }
     );
     let signer = match keys::load(cli.suri.as_deref(), cli.key_file.as_deref()) {
         Err(KeyError::Missing) if read_only => keys::from_suri("//Alice").map_err(classify_key)?.pair,
@@ -518,7 +581,7 @@ async fn run(cli: Cli) -> Result<Output> {
     };
     // Validate local input before touching the network.
     let code = match &cli.cmd {
-        Cmd::Deploy { code } => Some(
+        Cmd::Deploy { code, .. } => Some(
             contract::read_code(code).map_err(|e| bad(format!("cannot read contract code {}: {e}", code.display())))?,
         ),
         _ => None,
@@ -536,12 +599,20 @@ async fn run(cli: Cli) -> Result<Output> {
     };
     // A job is built and checked (WGSL, bindings, inputs) before anything touches the chain.
     let bundle = match &cli.cmd {
-        Cmd::Job { cmd: JobCmd::Submit { workload, size, wgsl, entry, workgroups, inputs, outputs, units, .. }, .. } => {
+        Cmd::Job { cmd: JobCmd::Submit { workload, size, wgsl, entry, workgroups, inputs, outputs, units, tasks, .. }, .. } => {
             let b = match (workload, wgsl) {
-                (Some(name), None) => renter::library_job(name, *size, 1),
+                (Some(name), None) => {
+                    let n: u32 = tasks.parse().map_err(|_| bad(format!("--tasks {tasks}: a library workload takes a task count")))?;
+                    renter::library_job(name, *size, 1, n)
+                }
                 (None, Some(path)) => {
                     let wg: [u32; 3] = workgroups.as_slice().try_into().map_err(|_| bad("--workgroups takes x,y,z"))?;
-                    renter::custom_job(path, entry, wg, inputs, outputs, *units)
+                    let sets = match tasks.parse::<u32>() {
+                        Ok(1) => vec![inputs.clone()],
+                        Ok(_) => return Err(bad("--tasks for custom WGSL is a directory of task directories")),
+                        Err(_) => renter::task_dirs(std::path::Path::new(tasks)).map_err(classify_renter)?,
+                    };
+                    renter::custom_job(path, entry, wg, &sets, outputs, *units)
                 }
                 _ => return Err(bad("give --workload NAME or --wgsl FILE")),
             }
@@ -553,14 +624,17 @@ async fn run(cli: Cli) -> Result<Output> {
     };
     let chain = Chain::connect(&cli.url, signer).await.map_err(classify)?;
     match cli.cmd {
-        Cmd::Deploy { .. } => {
+        Cmd::Deploy { epoch_blocks, params_delay, .. } => {
             let code = code.expect("read above");
-            let (_, deployment) = Marketplace::deploy(&chain, &code).await.map_err(classify)?;
+            let (_, deployment) =
+                Marketplace::deploy(&chain, &code, contract::Deploy { epoch_blocks, params_delay }).await.map_err(classify)?;
             Ok(Output::Deployed { deployment })
         }
         Cmd::Params { .. } => {
             let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
-            Ok(Output::Params { contract: m.address(), admin: m.admin().await.map_err(classify)?, params: m.params().await.map_err(classify)? })
+            let now = chain.finalized_number().await.map_err(classify)?;
+            let st = m.state().await.map_err(classify)?;
+            Ok(Output::Params { contract: m.address(), admin: st.admin, params: st.params_at(now) })
         }
         Cmd::SetParams {
             protocol_fee_bps,
@@ -570,10 +644,13 @@ async fn run(cli: Cli) -> Result<Output> {
             accept_window,
             reveal_window,
             unstake_cooldown,
+            min_stake,
             ..
         } => {
             let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
-            let mut p = m.params().await.map_err(classify)?;
+            let now = chain.finalized_number().await.map_err(classify)?;
+            let mut p = m.params(now).await.map_err(classify)?;
+            p.min_stake = min_stake.unwrap_or(p.min_stake);
             p.protocol_fee_bps = protocol_fee_bps.unwrap_or(p.protocol_fee_bps);
             p.verifier_fee_bps = verifier_fee_bps.unwrap_or(p.verifier_fee_bps);
             p.default_check_rate_bps = default_check_rate_bps.unwrap_or(p.default_check_rate_bps);
@@ -593,14 +670,22 @@ async fn run(cli: Cli) -> Result<Output> {
                 if !o.active {
                     continue;
                 }
-                let reputation_score = m.reputation_score(o.provider).await.map_err(classify)?;
-                offers.push(OfferRow { offer_id: id, provider: o.provider, reputation_score, offer: o.info });
+                let reputation_score = m.provider(o.provider).await.map_err(classify)?.map_or(0, |p| p.reputation.score());
+                offers.push(OfferRow {
+                    offer_id: id,
+                    provider: o.provider,
+                    reputation_score,
+                    gpu_class: o.gpu_class,
+                    price_per_unit: o.input.price_per_unit,
+                    benchmark_score: o.input.benchmark_score,
+                    vram_mib: o.input.vram_mib,
+                    max_units: o.input.max_units,
+                    info: o.info(),
+                });
             }
             match sort {
-                OfferSort::Price => offers.sort_by_key(|o| o.offer.price_per_unit),
-                OfferSort::PricePerScore => {
-                    offers.sort_by_key(|o| o.offer.price_per_unit / u128::from(o.offer.benchmark_score.max(1)))
-                }
+                OfferSort::Price => offers.sort_by_key(|o| o.price_per_unit),
+                OfferSort::PricePerScore => offers.sort_by_key(|o| o.price_per_unit / u128::from(o.benchmark_score.max(1))),
             }
             Ok(Output::Offers { offers })
         }
@@ -619,7 +704,7 @@ async fn run(cli: Cli) -> Result<Output> {
             match cmd {
                 JobCmd::Status { id } => {
                     let j = m.job(id).await.map_err(classify)?.ok_or_else(|| bad(format!("no job {id}")))?;
-                    Ok(Output::Job { job: JobView::of(id, &j), output_bytes: None, png: None })
+                    Ok(Output::Job { job: JobView::of(id, &j), output_bytes: None, out: None, png: None })
                 }
                 JobCmd::List => {
                     let mut jobs = Vec::new();
@@ -630,48 +715,95 @@ async fn run(cli: Cli) -> Result<Output> {
                     }
                     Ok(Output::Jobs { jobs })
                 }
-                JobCmd::Submit { offer, max_price, check_rate_bps, deadline_blocks, blobs, png, timeout, .. } => {
+                JobCmd::Follow { id, timeout } => {
+                    let seed = renter::journaled_seed(&journal()?, m.address(), id).map_err(classify_renter)?;
+                    let job = follow_with_spinner(&m, id, &seed, timeout).await?;
+                    Ok(Output::Job { job: JobView::of(id, &job), output_bytes: None, out: None, png: None })
+                }
+                JobCmd::Fetch { id, out, blobs } => {
+                    let j = m.job(id).await.map_err(classify)?.ok_or_else(|| bad(format!("no job {id}")))?;
+                    let fallback: std::sync::Arc<dyn blob::BlobStore> = match &blobs {
+                        Some(b) => blob::open(b).map_err(|e| bad(format!("blob store {b}: {e}")))?,
+                        None => std::sync::Arc::new(LocalStore::new(std::env::temp_dir().join("capacloud-fetch")).map_err(|e| anyhow::anyhow!(e))?),
+                    };
+                    let outputs = renter::fetch_outputs(&m, id, &j, fallback.as_ref()).await.map_err(classify_renter)?;
+                    let bytes = save_outputs(&out, &outputs)?;
+                    Ok(Output::Job { job: JobView::of(id, &j), output_bytes: Some(bytes), out: Some(out), png: None })
+                }
+                JobCmd::Submit { offer, max_price, check_rate_bps, compute_blocks, pay_if_unverified, blobs, png, out, timeout, .. } => {
                     let bundle = bundle.expect("built above");
                     let store = blob::open(&blobs).map_err(|e| bad(format!("blob store {blobs}: {e}")))?;
+                    let now = chain.finalized_number().await.map_err(classify)?;
+                    let params = m.params(now).await.map_err(classify)?;
                     let terms = Terms {
                         offer_id: offer,
                         max_price_per_unit: max_price,
-                        check_rate_bps,
-                        deadline_blocks,
+                        check_rate_bps: check_rate_bps.unwrap_or(params.default_check_rate_bps),
+                        compute_blocks,
                         requirements: Requirements::default(),
+                        pay_if_unverified,
                     };
                     let seed = renter::random_seed().map_err(classify_renter)?;
-                    let now = chain.finalized_number().await.map_err(classify)?;
-                    let id = renter::submit(&m, store.as_ref(), &bundle, &terms, &seed, now).await.map_err(classify_renter)?;
-                    let bar = indicatif::ProgressBar::new_spinner();
-                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                    bar.set_message(format!("job {id}: submitted"));
-                    let job = renter::follow(&m, id, &seed, std::time::Duration::from_secs(timeout), |s| {
-                        bar.set_message(format!("job {id}: {s:?}"))
-                    })
-                    .await
-                    .map_err(classify_renter)?;
-                    bar.finish_and_clear();
+                    let input = renter::stage(store.as_ref(), &bundle, &terms).await.map_err(classify_renter)?;
+                    let id = renter::create(&m, &journal()?, &input, &seed, now).await.map_err(classify_renter)?;
+                    let job = follow_with_spinner(&m, id, &seed, timeout).await?;
                     let mut output_bytes = None;
                     let mut png_out = None;
-                    if job.state == JobState::Settled {
-                        let output = renter::fetch_output(&m, id, &job, store.as_ref()).await?;
-                        output_bytes = Some(output.len());
+                    let mut saved = None;
+                    if job.batch_root != [0; 32] && matches!(job.state, JobState::Settled | JobState::Unverified) {
+                        let outputs = renter::fetch_outputs(&m, id, &job, store.as_ref()).await.map_err(classify_renter)?;
+                        output_bytes = Some(outputs.iter().map(Vec::len).sum());
+                        if let Some(path) = out {
+                            save_outputs(&path, &outputs)?;
+                            saved = Some(path);
+                        }
                         if let (Some(path), Some((w, p))) = (png, bundle.library.as_ref()) {
                             if w.name() == "mandelbrot" {
-                                let words = capacloud_executor::workloads::bytes_to_words(&output);
-                                let u = p.uniform_words();
+                                let words = capacloud_executor::workloads::bytes_to_words(&outputs[0]);
+                                let u = p[0].uniform_words();
                                 let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
                                 capacloud_executor::workloads::mandelbrot::write_png(file, &words, u[0], u[1], u[2])?;
                                 png_out = Some(path);
                             }
                         }
                     }
-                    Ok(Output::Job { job: JobView::of(id, &job), output_bytes, png: png_out })
+                    Ok(Output::Job { job: JobView::of(id, &job), output_bytes, out: saved, png: png_out })
                 }
             }
         }
     }
+}
+
+/// The renter's job journal, `$CAPACLOUD_HOME/jobs`.
+fn journal() -> Result<renter::Journal> {
+    let home = keys::capacloud_home().ok_or_else(|| bad("set CAPACLOUD_HOME (or HOME) for the job journal"))?;
+    Ok(renter::Journal::new(home.join("jobs")))
+}
+
+async fn follow_with_spinner(m: &Marketplace<'_>, id: u64, seed: &[u8; 32], timeout: u64) -> Result<Job> {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar.set_message(format!("job {id}: submitted"));
+    let job = renter::follow(m, id, seed, std::time::Duration::from_secs(timeout), |s| bar.set_message(format!("job {id}: {s:?}")))
+        .await
+        .map_err(classify_renter)?;
+    bar.finish_and_clear();
+    Ok(job)
+}
+
+/// Writes outputs: one task to the file `out`, a batch into the directory `out` as
+/// `<task>.bin`. Returns the bytes written.
+fn save_outputs(out: &std::path::Path, outputs: &[Vec<u8>]) -> Result<usize> {
+    if outputs.len() == 1 {
+        std::fs::write(out, &outputs[0]).with_context(|| format!("writing {}", out.display()))?;
+    } else {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        for (i, o) in outputs.iter().enumerate() {
+            let p = out.join(format!("{i}.bin"));
+            std::fs::write(&p, o).with_context(|| format!("writing {}", p.display()))?;
+        }
+    }
+    Ok(outputs.iter().map(Vec::len).sum())
 }
 
 fn main() -> ExitCode {

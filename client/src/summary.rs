@@ -1,39 +1,296 @@
-//! A market's history folded from its events: one row per job (who won at what price,
-//! whether it was checked, where the money went, who was slashed) and one per provider
-//! (stake, reputation, earnings). What `capacloud summary` prints and `make demo` ends with.
+//! The market folded from its events: one row per job (its timeline, who won at what
+//! price, how many tasks were checked, where the money went, who was slashed) and one per
+//! account (stake, payouts, verifier fees, slashes). The one folding library: `capacloud
+//! summary` prints it, the indexer stores it.
+//!
+//! [`Fold::apply`] takes events one at a time in chain order, so a follower can fold as it
+//! goes; nothing here reads the chain except [`summarize`].
 
 use crate::chain::{ChainError, ContractEvent};
-use crate::marketplace::{Amount, Event, JobState};
+use crate::marketplace::{
+    AccountEvent, AccountEventKind, Amount, Event, JobEvent, JobEventKind, JobState, MarketEvent, MarketEventKind,
+    RefundReason, VerifierEvent, VerifierEventKind,
+};
 use crate::Marketplace;
 use std::collections::BTreeMap;
 use subxt::utils::H160;
+
+/// Where an event stands in the chain: block and index among the contract's events of
+/// that block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct At {
+    pub block: u32,
+    pub index: u32,
+}
 
 /// One job's story.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct JobRow {
     pub job_id: u64,
-    pub renter: Option<H160>,
+    pub renter: H160,
+    /// The assigned provider (or the best bidder while open).
+    pub provider: Option<H160>,
     /// Hired directly (`true`) or auctioned.
     pub direct: bool,
+    pub offer_id: Option<u64>,
+    pub gpu_class: Option<u8>,
+    pub tasks: u32,
+    pub units_per_task: u64,
+    pub check_rate_bps: u16,
+    pub escrow: Amount,
     pub bids: u32,
-    pub provider: Option<H160>,
     pub price_per_unit: Option<Amount>,
-    pub work_units: u64,
-    pub checked: Option<bool>,
-    /// The job's state now.
+    /// Tasks the renter's seed sampled for checking (`None`: not decided yet).
+    pub sampled: Option<u32>,
+    /// The state the events say it is in.
     pub state: Option<JobState>,
+    pub batch_root: Option<[u8; 32]>,
     pub provider_payout: Amount,
     pub verifier_fees: Amount,
     pub protocol_fee: Amount,
-    /// Escrow returned to the renter (refunds, unspent escrow, slash compensation included).
+    /// Escrow returned to the renter.
     pub renter_refund: Amount,
     /// Who was slashed, how much and why.
     pub slashes: Vec<(H160, Amount, String)>,
-    pub created_block: u32,
-    pub ended_block: Option<u32>,
+    /// Verifiers drawn, by round.
+    pub verifiers: Vec<(u8, H160)>,
+    pub created: At,
+    pub ended: Option<At>,
+    /// Every event of the job: where, and what (the kind's name).
+    pub timeline: Vec<(At, String)>,
 }
 
-/// One provider's standing.
+impl JobRow {
+    /// Work units of the whole job.
+    pub fn work_units(&self) -> u64 {
+        u64::from(self.tasks) * self.units_per_task
+    }
+}
+
+/// What the events say about one account.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AccountRow {
+    pub account: H160,
+    /// Bonded stake as last reported (`Staked`), less unstake requests and slashes since.
+    pub stake: Amount,
+    pub slot: u32,
+    /// Paid as provider (after the protocol fee).
+    pub provider_payouts: Amount,
+    /// Paid as verifier.
+    pub verifier_fees: Amount,
+    /// Taken from its stake.
+    pub slashed: Amount,
+    pub slashes: u32,
+    pub jobs_settled: u32,
+    pub withdrawn: Amount,
+    pub offers: Vec<u64>,
+}
+
+/// A price-index point: a job of `value` settled at `price` moved class `gpu_class` to `index`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PricePoint {
+    pub at: At,
+    pub gpu_class: u8,
+    pub price: Amount,
+    pub value: Amount,
+    pub index: Amount,
+}
+
+/// Events folded into rows.
+#[derive(Clone, Debug, Default)]
+pub struct Fold {
+    pub jobs: BTreeMap<u64, JobRow>,
+    pub accounts: BTreeMap<H160, AccountRow>,
+    pub prices: Vec<PricePoint>,
+    pub treasury_claimed: Amount,
+    /// Events that did not decode (kept out of the rows, counted here).
+    pub undecodable: usize,
+}
+
+impl Fold {
+    fn account(&mut self, a: H160) -> &mut AccountRow {
+        self.accounts.entry(a).or_insert_with(|| AccountRow { account: a, ..Default::default() })
+    }
+
+    /// Folds one event (events must come in chain order).
+    pub fn apply(&mut self, at: At, event: Option<&Event>) {
+        match event {
+            None => self.undecodable += 1,
+            Some(Event::Job(e)) => self.job(at, e),
+            Some(Event::Verifier(e)) => self.verifier(at, e),
+            Some(Event::Account(e)) => self.account_event(e),
+            Some(Event::Market(e)) => self.market(at, e),
+        }
+    }
+
+    fn job(&mut self, at: At, e: &JobEvent) {
+        use JobEventKind as K;
+        let name = kind_name(&e.kind);
+        let mut paid_provider = None;
+        let mut slashed = None;
+        {
+            let row = self.jobs.entry(e.job_id).or_insert_with(|| JobRow { job_id: e.job_id, ..Default::default() });
+            row.renter = e.renter;
+            row.timeline.push((at, name));
+            if e.provider != H160::zero() {
+                row.provider = Some(e.provider);
+            }
+            match &e.kind {
+                K::Created { input, escrow, .. } => {
+                    row.direct = input.offer_id.is_some();
+                    row.offer_id = input.offer_id;
+                    row.tasks = input.tasks;
+                    row.units_per_task = input.units_per_task;
+                    row.check_rate_bps = input.check_rate_bps;
+                    row.escrow = *escrow;
+                    row.created = at;
+                    row.state = Some(if row.direct { JobState::AwaitingAccept } else { JobState::Open });
+                }
+                K::Reopened { .. } => {
+                    row.state = Some(JobState::Open);
+                    row.provider = None;
+                }
+                K::BidPlaced { price_per_unit, offer_id, .. } => {
+                    row.bids += 1;
+                    row.price_per_unit = Some(*price_per_unit);
+                    row.offer_id = Some(*offer_id);
+                }
+                K::Assigned { offer_id, price_per_unit, gpu_class, .. } => {
+                    row.offer_id = Some(*offer_id);
+                    row.price_per_unit = Some(*price_per_unit);
+                    row.gpu_class = Some(*gpu_class);
+                    row.state = Some(JobState::Assigned);
+                }
+                K::InputsReported { .. } => row.state = Some(JobState::InputCheck),
+                K::InputsChecked { available, .. } => {
+                    row.state = Some(if *available { JobState::Assigned } else { JobState::Unavailable });
+                }
+                K::Committed { .. } => row.state = Some(JobState::Committed),
+                K::SeedRevealed { sampled, .. } => {
+                    row.sampled = Some(*sampled);
+                    row.state = Some(if *sampled > 0 { JobState::VerifierCommit } else { JobState::Reveal });
+                }
+                K::DrawDue { round, .. } => {
+                    row.state = Some(if *round == 0 { JobState::InputCheck } else { JobState::VerifierCommit });
+                }
+                K::Revealed { batch_root, .. } => row.batch_root = Some(*batch_root),
+                K::Settled { batch_root, provider_payout, verifier_fees, protocol_fee, renter_refund, .. } => {
+                    row.batch_root = Some(*batch_root);
+                    row.provider_payout += provider_payout;
+                    row.verifier_fees += verifier_fees;
+                    row.protocol_fee += protocol_fee;
+                    row.renter_refund += renter_refund;
+                    row.state = Some(JobState::Settled);
+                    row.ended = Some(at);
+                    paid_provider = Some((e.provider, *provider_payout));
+                }
+                K::Unverified { paid, provider_payout, protocol_fee, renter_refund } => {
+                    row.provider_payout += provider_payout;
+                    row.protocol_fee += protocol_fee;
+                    row.renter_refund += renter_refund;
+                    row.state = Some(JobState::Unverified);
+                    row.ended = Some(at);
+                    if *paid {
+                        paid_provider = Some((e.provider, *provider_payout));
+                    }
+                }
+                K::Unavailable { renter_refund, .. } => {
+                    row.renter_refund += renter_refund;
+                    row.state = Some(JobState::Unavailable);
+                    row.ended = Some(at);
+                }
+                K::Refunded { amount, reason } => {
+                    row.renter_refund += amount;
+                    row.state = Some(if *reason == RefundReason::ProviderSlashed { JobState::Slashed } else { JobState::Refunded });
+                    row.ended = Some(at);
+                }
+                K::ProviderSlashed { amount, reason, .. } => {
+                    row.slashes.push((e.provider, *amount, format!("{reason:?}")));
+                    slashed = Some((e.provider, *amount));
+                }
+            }
+        }
+        if let Some((p, amount)) = paid_provider {
+            let a = self.account(p);
+            a.provider_payouts += amount;
+            a.jobs_settled += 1;
+        }
+        if let Some((p, amount)) = slashed {
+            let a = self.account(p);
+            a.slashed += amount;
+            a.slashes += 1;
+            a.stake = a.stake.saturating_sub(amount);
+        }
+    }
+
+    fn verifier(&mut self, at: At, e: &VerifierEvent) {
+        use VerifierEventKind as K;
+        let row = self.jobs.entry(e.job_id).or_insert_with(|| JobRow { job_id: e.job_id, ..Default::default() });
+        row.timeline.push((at, format!("verifier {}", kind_name(&e.kind))));
+        match &e.kind {
+            K::Drawn { round, .. } => row.verifiers.push((*round, e.verifier)),
+            K::Slashed { amount, reason, .. } => {
+                row.slashes.push((e.verifier, *amount, format!("{reason:?}")));
+                let a = self.account(e.verifier);
+                a.slashed += amount;
+                a.slashes += 1;
+                a.stake = a.stake.saturating_sub(*amount);
+            }
+            K::Paid { fee } => self.account(e.verifier).verifier_fees += fee,
+            _ => {}
+        }
+    }
+
+    fn account_event(&mut self, e: &AccountEvent) {
+        use AccountEventKind as K;
+        let a = self.account(e.account);
+        match &e.kind {
+            K::Staked { stake, slot, .. } => {
+                a.stake = *stake;
+                a.slot = *slot;
+            }
+            K::UnstakeRequested { amount, .. } => a.stake = a.stake.saturating_sub(*amount),
+            K::Unstaked { slot_released, .. } => {
+                if *slot_released {
+                    a.slot = 0;
+                }
+            }
+            K::OfferListed { offer_id, updated: false, .. } => a.offers.push(*offer_id),
+            K::Withdrawn { amount } => a.withdrawn += amount,
+            _ => {}
+        }
+    }
+
+    fn market(&mut self, at: At, e: &MarketEvent) {
+        match &e.kind {
+            MarketEventKind::PriceIndexUpdated { gpu_class, price, value, index } => {
+                self.prices.push(PricePoint { at, gpu_class: *gpu_class, price: *price, value: *value, index: *index })
+            }
+            MarketEventKind::TreasuryClaimed { amount, .. } => self.treasury_claimed += amount,
+            _ => {}
+        }
+    }
+}
+
+/// The name of an event kind (its variant), for timelines.
+fn kind_name(kind: &impl std::fmt::Debug) -> String {
+    let s = format!("{kind:?}");
+    s.split([' ', '{', '(']).next().unwrap_or_default().to_string()
+}
+
+/// Folds `events` (in chain order; the index counts within each block).
+pub fn fold(events: &[(u32, ContractEvent)]) -> Fold {
+    let mut f = Fold::default();
+    let mut last = (u32::MAX, 0u32);
+    for (block, e) in events {
+        let index = if last.0 == *block { last.1 + 1 } else { 0 };
+        last = (*block, index);
+        f.apply(At { block: *block, index }, e.decoded.as_ref());
+    }
+    f
+}
+
+/// One provider's standing now: the contract's record beside what the events say.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ProviderRow {
     pub provider: H160,
@@ -43,90 +300,26 @@ pub struct ProviderRow {
     pub checks_passed: u32,
     pub checks_failed: u32,
     pub timeouts: u32,
-    /// Paid as provider for settled jobs.
     pub provider_payouts: Amount,
-    /// Taken from its stake.
+    pub verifier_fees: Amount,
     pub slashed: Amount,
-    /// What it can withdraw now (payouts, verifier fees and slash shares not yet withdrawn).
+    /// What it can withdraw now.
     pub withdrawable: Amount,
 }
 
-/// The folded history.
+/// The folded history with every provider's current standing.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
     pub from_block: u32,
     pub to_block: u32,
     pub jobs: Vec<JobRow>,
     pub providers: Vec<ProviderRow>,
-    /// Events this client could not decode (kept out of the rows, counted here).
+    pub prices: Vec<PricePoint>,
     pub undecodable_events: usize,
 }
 
-/// Events folded into job rows and per-account totals.
-#[derive(Clone, Debug, Default)]
-pub struct Folded {
-    pub jobs: BTreeMap<u64, JobRow>,
-    /// Per account: (paid as provider, slashed).
-    pub money: BTreeMap<H160, (Amount, Amount)>,
-    /// Events that did not decode.
-    pub undecodable: usize,
-}
-
-/// Folds `events` (in chain order).
-pub fn fold(events: &[(u32, ContractEvent)]) -> Folded {
-    let mut jobs: BTreeMap<u64, JobRow> = BTreeMap::new();
-    let mut money: BTreeMap<H160, (Amount, Amount)> = BTreeMap::new();
-    let mut undecodable = 0;
-    for (block, e) in events {
-        let Some(ev) = &e.decoded else {
-            undecodable += 1;
-            continue;
-        };
-        match ev {
-            Event::JobCreated { job_id, renter, input, .. } => {
-                let row = jobs.entry(*job_id).or_default();
-                row.job_id = *job_id;
-                row.renter = Some(*renter);
-                row.direct = input.offer_id.is_some();
-                row.work_units = input.work_units;
-                row.created_block = *block;
-            }
-            Event::BidPlaced { job_id, .. } => jobs.entry(*job_id).or_default().bids += 1,
-            Event::JobAssigned { job_id, provider, price_per_unit, .. } => {
-                let row = jobs.entry(*job_id).or_default();
-                row.provider = Some(*provider);
-                row.price_per_unit = Some(*price_per_unit);
-            }
-            Event::SeedRevealed { job_id, checked, .. } => jobs.entry(*job_id).or_default().checked = Some(*checked),
-            Event::JobSettled { job_id, provider, provider_payout, verifier_fees, protocol_fee, renter_refund, checked, .. } => {
-                let row = jobs.entry(*job_id).or_default();
-                row.provider_payout += provider_payout;
-                row.verifier_fees += verifier_fees;
-                row.protocol_fee += protocol_fee;
-                row.renter_refund += renter_refund;
-                row.checked = Some(*checked);
-                row.ended_block = Some(*block);
-                money.entry(*provider).or_default().0 += provider_payout;
-            }
-            Event::JobRefunded { job_id, amount, .. } => {
-                let row = jobs.entry(*job_id).or_default();
-                row.renter_refund += amount;
-                row.ended_block = Some(*block);
-            }
-            Event::Slashed { job_id, account, amount, to_renter, reason, .. } => {
-                let row = jobs.entry(*job_id).or_default();
-                row.slashes.push((*account, *amount, format!("{reason:?}")));
-                row.renter_refund += to_renter;
-                money.entry(*account).or_default().1 += amount;
-            }
-            _ => {}
-        }
-    }
-    Folded { jobs, money, undecodable }
-}
-
-/// Reads `market`'s events from `from_block` to the finalized head and the current state
-/// of its jobs and providers.
+/// Reads `market`'s events from `from_block` to the finalized head, folds them, and reads
+/// the providers' current records.
 ///
 /// # Errors
 /// Chain errors.
@@ -134,31 +327,23 @@ pub async fn summarize(market: &Marketplace<'_>, from_block: u32) -> Result<Summ
     let chain = market.chain();
     let to_block = chain.finalized_number().await?;
     let events = chain.contract_events_in(market.address(), from_block, to_block).await?;
-    let Folded { mut jobs, money, undecodable: undecodable_events } = fold(&events);
-    for (id, row) in jobs.iter_mut() {
-        row.state = market.job(*id).await?.map(|j| j.state);
-    }
+    let f = fold(&events);
     let mut providers = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for id in 0..market.offer_count().await? {
-        let Some(o) = market.offer(id).await? else { continue };
-        if !seen.insert(o.provider) {
-            continue;
-        }
-        let Some(p) = market.provider(o.provider).await? else { continue };
-        let (provider_payouts, slashed) = money.get(&o.provider).copied().unwrap_or_default();
+    for (account, row) in &f.accounts {
+        let Some(p) = market.provider(*account).await? else { continue };
         providers.push(ProviderRow {
-            provider: o.provider,
+            provider: *account,
             stake: p.stake,
-            reputation_score: market.reputation_score(o.provider).await?,
+            reputation_score: p.reputation.score(),
             jobs_completed: p.reputation.jobs_completed,
             checks_passed: p.reputation.checks_passed,
             checks_failed: p.reputation.checks_failed,
             timeouts: p.reputation.timeouts,
-            provider_payouts,
-            slashed,
-            withdrawable: market.withdrawable_of(o.provider).await?,
+            provider_payouts: row.provider_payouts,
+            verifier_fees: row.verifier_fees,
+            slashed: row.slashed,
+            withdrawable: market.withdrawable_of(*account).await?,
         });
     }
-    Ok(Summary { from_block, to_block, jobs: jobs.into_values().collect(), providers, undecodable_events })
+    Ok(Summary { from_block, to_block, jobs: f.jobs.into_values().collect(), providers, prices: f.prices, undecodable_events: f.undecodable })
 }

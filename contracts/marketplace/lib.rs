@@ -196,6 +196,7 @@ mod marketplace {
         pub fn new(epoch_blocks: u32, params_delay: u32) -> Self {
             Self {
                 state: MarketState {
+                    version: capacloud_types::INTERFACE_VERSION,
                     admin: Self::env().caller(),
                     pending_admin: None,
                     params: Params::default(),

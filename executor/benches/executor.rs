@@ -8,14 +8,33 @@
 //!   (the sha2 crate, which the commitment uses, and ring) and `openssl speed -evp sha256`
 //!   run by this bench.
 //!
+//! - Zero-knowledge kernels over BabyBear: the batched NTT (forward, and the coset LDE that
+//!   STARK provers commit) and Poseidon2 (permutations, leaf hashes, whole Merkle trees) on the
+//!   adapter beside Plonky3 0.8 on this CPU (all threads), same sizes, outputs compared; the NTT
+//!   table adds a bandwidth bound from a device buffer copy measured in the same run.
+//!
 //! Env: `BENCH_SIZES` (matmul orders, default `256,512,1024`), `BENCH_MERKLE_MB` (default 256),
-//! `BENCH_CPU_MAX_N` (largest n for the CPU baselines, default 1024), `CAPACLOUD_ADAPTER`.
+//! `BENCH_CPU_MAX_N` (largest n for the CPU baselines, default 1024), `CAPACLOUD_ADAPTER`;
+//! `BENCH_SECTIONS` (comma list of `matmul`, `workloads`, `merkle`, `zk`; default all);
+//! `BENCH_NTT_LOGS` (log2 of the NTT rows, default `12,14,16`; up to 24 on a GPU),
+//! `BENCH_NTT_COLS` (columns, default 16), `BENCH_NTT_BLOWUP` (log2 of the LDE blowup, default 1),
+//! `BENCH_P2_LOGS` (log2 of the Poseidon2 states / leaves, default `14,16`),
+//! `BENCH_COPY_MB` (device copy size for the bandwidth bound, default 256).
 
 use capacloud_executor::exec::{Checks, ExecLimits, Plan};
 use capacloud_executor::merkle::{self, DEFAULT_CHUNK};
 use capacloud_executor::score::{matmul_ops, median_gops};
+use capacloud_executor::workloads::babybear;
+use capacloud_executor::workloads::ntt::{self, NttBabyBear, NttParams, Order};
+use capacloud_executor::workloads::poseidon2::{self, Poseidon2Job, Poseidon2Mode};
 use capacloud_executor::workloads::{self, matmul, Matmul, Workload};
 use capacloud_executor::Gpu;
+use p3_baby_bear::BabyBear;
+use p3_commit::Mmcs;
+use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
+use p3_matrix::dense::RowMajorMatrix;
+use p3_symmetric::{CryptographicHasher, Permutation};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
@@ -171,12 +190,257 @@ fn workload_table(gpu: &Gpu) {
     }
 }
 
+/// Device memory bandwidth of a buffer-to-buffer copy on the adapter, bytes read + written
+/// per second (best of 5).
+fn copy_bandwidth(gpu: &Gpu) -> f64 {
+    let mb = env_list("BENCH_COPY_MB", "256").first().copied().unwrap_or(256);
+    let size = u64::from(mb) << 20;
+    let make = |label: &str, usage| {
+        gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
+    };
+    let src = make("bench copy source", wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
+    let dst = make("bench copy destination", wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST);
+    let copy = || {
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench copy") });
+        encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, size);
+        let t = Instant::now();
+        gpu.queue.submit([encoder.finish()]);
+        gpu.device.poll(wgpu::PollType::wait_indefinitely()).expect("copy finishes");
+        t.elapsed()
+    };
+    copy();
+    let best = (0..5).map(|_| copy()).min().unwrap();
+    2.0 * size as f64 / best.as_secs_f64()
+}
+
+/// Median wall time of one run of all of `plan`'s dispatches (repeated to last at least 200 ms
+/// per sample, 5 samples), without upload or read-back.
+fn median_job_time(plan: &Plan<'_>) -> Duration {
+    let timeout = Duration::from_secs(600);
+    let once = plan.time_dispatches(1, timeout).expect("warm-up");
+    let reps = ((0.2 / once.as_secs_f64().max(1e-6)).ceil() as u32).clamp(1, 1000);
+    let mut samples: Vec<Duration> =
+        (0..5).map(|_| plan.time_dispatches(reps, timeout).expect("timed dispatches") / reps).collect();
+    samples.sort();
+    samples[2]
+}
+
+/// Median of 5 runs of `f` (each on fresh input made by `setup`, outside the timing).
+fn median_cpu<T, S: FnMut() -> T, F: FnMut(T)>(mut setup: S, mut f: F) -> Duration {
+    let mut samples: Vec<Duration> = (0..5)
+        .map(|_| {
+            let input = setup();
+            let t = Instant::now();
+            f(input);
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    samples[2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+/// Plans `w`'s job, checks its output against the CPU reference (Plonky3), returns the plan.
+fn checked_plan<'g>(gpu: &'g Gpu, w: &dyn Workload) -> (Plan<'g>, bool) {
+    let p = w.prepare();
+    let (spec, inputs) = p.to_job();
+    let plan = Plan::new(gpu, &spec, &inputs, &ExecLimits::default(), Checks::On).expect("plan");
+    let out = plan.run(Duration::from_secs(600)).expect("run");
+    let equal = out.output == w.cpu_reference(&p);
+    assert!(equal, "{}: GPU output differs from Plonky3", w.name());
+    (plan, equal)
+}
+
+fn ntt_table(gpu: &Gpu, copy_bw: f64) {
+    let logs = env_list("BENCH_NTT_LOGS", "12,14,16");
+    let cols = env_list("BENCH_NTT_COLS", "16").first().copied().unwrap_or(16);
+    let log_blowup = env_list("BENCH_NTT_BLOWUP", "1").first().copied().unwrap_or(1);
+    let dft = Radix2DitParallel::<BabyBear>::default();
+    println!(
+        "\n### BabyBear NTT, {cols} columns — adapter: {} (device copy {:.1} GB/s) vs Plonky3 0.8 `Radix2DitParallel` ({} threads)\n",
+        gpu.describe(),
+        copy_bw / 1e9,
+        rayon::current_num_threads()
+    );
+    println!("Natural-order input, bit-reversed output on both sides (what `dft_batch` / `coset_lde_batch` store). Elements = output elements; GB/s = (input + output bytes) / time; bandwidth bound = bytes every pass reads and writes / device copy bandwidth.\n");
+    println!("| op | rows in → out | passes | GPU ms | GPU Melem/s | GPU GB/s | bandwidth bound ms | bound / GPU | Plonky3 ms | Plonky3 Melem/s | GPU / Plonky3 | equal |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for log_n in logs {
+        let ops = [
+            ("forward", NttParams::forward(log_n, cols)),
+            (
+                "coset LDE",
+                NttParams::coset_lde(log_n.saturating_sub(log_blowup), cols, log_blowup, babybear::GENERATOR),
+            ),
+        ];
+        for (name, params) in ops {
+            let params = params.with_orders(Order::Natural, Order::BitReversed);
+            let w = match NttBabyBear::seeded(params, 0x477) {
+                Ok(w) => w,
+                Err(e) => {
+                    println!("| {name} | 2^{log_n} × {cols} | — | skipped: {e} |");
+                    continue;
+                }
+            };
+            let (plan, equal) = checked_plan(gpu, &w);
+            let t = median_job_time(&plan);
+            let traffic: u64 = ntt::pass_traffic(&params).iter().sum();
+            let bound = Duration::from_secs_f64(traffic as f64 / copy_bw);
+            let input = babybear::to_p3(&w.input_elements());
+            let width = cols as usize;
+            let cpu = match params.op {
+                ntt::NttOp::Forward => median_cpu(
+                    || RowMajorMatrix::new(input.clone(), width),
+                    |m| {
+                        std::hint::black_box(dft.dft_batch(m));
+                    },
+                ),
+                _ => median_cpu(
+                    || RowMajorMatrix::new(input.clone(), width),
+                    |m| {
+                        std::hint::black_box(dft.coset_lde_batch(m, log_blowup as usize, BabyBear::new(babybear::GENERATOR)));
+                    },
+                ),
+            };
+            let elems = (params.rows_out() * u64::from(cols)) as f64;
+            let bytes = (params.input_len() + params.output_len()) as f64;
+            println!(
+                "| {name} | 2^{} → 2^{} | {} | {} | {:.1} | {:.2} | {} | {:.0}% | {} | {:.1} | {:.2}× | {equal} |",
+                params.log_n,
+                params.log_n_out(),
+                plan.dispatch_count(),
+                ms(t),
+                elems / t.as_secs_f64() / 1e6,
+                bytes / t.as_secs_f64() / 1e9,
+                ms(bound),
+                bound.as_secs_f64() / t.as_secs_f64() * 100.0,
+                ms(cpu),
+                elems / cpu.as_secs_f64() / 1e6,
+                cpu.as_secs_f64() / t.as_secs_f64(),
+            );
+        }
+    }
+}
+
+/// Plonky3's packed field (SIMD lanes of BabyBear; one lane in a build without AVX2/AVX-512).
+type Packed = <BabyBear as p3_field::Field>::Packing;
+
+/// Rows of `width` elements transposed into groups of `Packed::WIDTH` rows: element `j` of
+/// group `g` packs element `j` of rows `g·WIDTH ..`.
+fn pack_rows(rows: &[BabyBear], width: usize) -> Vec<Packed> {
+    use p3_field::PackedValue;
+    let lanes = Packed::WIDTH;
+    let count = rows.len() / width;
+    assert_eq!(count % lanes, 0, "whole lane groups");
+    (0..count / lanes)
+        .flat_map(|g| (0..width).map(move |j| Packed::from_fn(|lane| rows[(g * lanes + lane) * width + j])))
+        .collect()
+}
+
+fn poseidon2_table(gpu: &Gpu) {
+    let logs = env_list("BENCH_P2_LOGS", "14,16");
+    let perm = p3_baby_bear::default_babybear_poseidon2_16();
+    println!(
+        "\n### Poseidon2 (BabyBear, width 16) — adapter: {} vs Plonky3 0.8 ({} threads)\n",
+        gpu.describe(),
+        rayon::current_num_threads()
+    );
+    println!("Leaves of 8 elements (one permutation each); a tree of L leaves is L hashes + L − 1 compressions. Rate = items (permutations, leaves) per second. Plonky3 runs its packed path ({} lanes of BabyBear per call in this build).\n", <Packed as p3_field::PackedValue>::WIDTH);
+    println!("| job | items | dispatches | GPU ms | GPU items/s | Plonky3 ms | Plonky3 items/s | GPU / Plonky3 | equal |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for log in logs {
+        let count = 1u32 << log;
+        for (name, mode, width) in [
+            ("permutations", Poseidon2Mode::Permute, 16),
+            ("leaf hashes", Poseidon2Mode::HashLeaves, poseidon2::DEFAULT_LEAF_WIDTH),
+            ("Merkle tree (leaves)", Poseidon2Mode::MerkleTree, poseidon2::DEFAULT_LEAF_WIDTH),
+        ] {
+            let w = match Poseidon2Job::seeded(mode, count, width, u64::from(log)) {
+                Ok(w) => w,
+                Err(e) => {
+                    println!("| {name} | 2^{log} | — | skipped: {e} |");
+                    continue;
+                }
+            };
+            let (plan, equal) = checked_plan(gpu, &w);
+            let t = median_job_time(&plan);
+            let rows = babybear::to_p3(&w.input_elements());
+            let cpu = match mode {
+                // Plonky3's packed path (`F::Packing` lanes per call, SIMD when the build
+                // targets AVX2/AVX-512), as its Merkle tree uses: states or leaves transposed
+                // into lanes, outside the timing.
+                Poseidon2Mode::Permute => median_cpu(
+                    || pack_rows(&rows, 16),
+                    |mut groups| {
+                        groups.par_chunks_mut(16).for_each(|s| {
+                            let s: &mut [Packed; 16] = s.try_into().expect("16 packed elements");
+                            perm.permute_mut(s);
+                        });
+                        std::hint::black_box(groups);
+                    },
+                ),
+                Poseidon2Mode::HashLeaves => {
+                    let hash = poseidon2::LeafHash::new(perm.clone());
+                    let w = width as usize;
+                    median_cpu(
+                        || pack_rows(&rows, w),
+                        |groups| {
+                            let digests: Vec<[Packed; 8]> =
+                                groups.par_chunks(w).map(|leaf| hash.hash_iter(leaf.iter().copied())).collect();
+                            std::hint::black_box(digests);
+                        },
+                    )
+                }
+                Poseidon2Mode::MerkleTree => {
+                    let mmcs = poseidon2::Poseidon2Mmcs::new(
+                        poseidon2::LeafHash::new(perm.clone()),
+                        poseidon2::Compress::new(perm.clone()),
+                        0,
+                    );
+                    median_cpu(
+                        || RowMajorMatrix::new(rows.clone(), width as usize),
+                        |m| {
+                            std::hint::black_box(mmcs.commit_matrix(m));
+                        },
+                    )
+                }
+            };
+            let items = f64::from(count);
+            println!(
+                "| {name} | 2^{log} | {} | {} | {:.0} | {} | {:.0} | {:.2}× | {equal} |",
+                plan.dispatch_count(),
+                ms(t),
+                items / t.as_secs_f64(),
+                ms(cpu),
+                items / cpu.as_secs_f64(),
+                cpu.as_secs_f64() / t.as_secs_f64(),
+            );
+        }
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
     let gpu = Gpu::from_env().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
-    let score = capacloud_executor::score::measure(&gpu).expect("score");
-    println!("adapter: {}\nscore: {:.1} GOP/s (class {})", gpu.describe(), score.matmul_gops, score.class);
-    matmul_table(&gpu);
-    workload_table(&gpu);
-    merkle_table();
+    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "matmul,workloads,merkle,zk".into());
+    let on = |name: &str| sections.split(',').any(|s| s.trim() == name);
+    if on("matmul") {
+        let score = capacloud_executor::score::measure(&gpu).expect("score");
+        println!("adapter: {}\nscore: {:.1} GOP/s (class {})", gpu.describe(), score.matmul_gops, score.class);
+        matmul_table(&gpu);
+    }
+    if on("workloads") {
+        workload_table(&gpu);
+    }
+    if on("merkle") {
+        merkle_table();
+    }
+    if on("zk") {
+        let bw = copy_bandwidth(&gpu);
+        ntt_table(&gpu, bw);
+        poseidon2_table(&gpu);
+    }
 }

@@ -2,6 +2,12 @@
 //! shader's reflection and the inputs against their hashes, dispatches within the device's
 //! limits and a time limit, reads the output back through staging buffers and commits to it.
 //!
+//! A multi-pass spec (format version 2) runs its dispatches in order inside one compute pass of
+//! one submission, so the one time limit covers them all; wgpu orders the dispatches and makes
+//! each one's storage writes visible to the next. Each dispatch gets the pipeline of its entry
+//! point and a bind group of exactly the bindings that entry point uses, with the pass's own
+//! uniform buffer where the pass replaces a declared uniform's bytes.
+//!
 //! User kernels always run with naga's bounds checks. Only the library's own kernels, whose
 //! source is byte-identical to a [`crate::workloads`] kernel written so that no access can
 //! leave its array, may run without them ([`Checks::TrustedLibraryKernel`]), and only when
@@ -9,7 +15,7 @@
 
 use crate::gpu::Gpu;
 use crate::merkle::{Commitment, MerkleBuilder, DEFAULT_CHUNK};
-use crate::spec::{sha256, BindingKind, JobSpec, SpecError, SpecLimits};
+use crate::spec::{sha256, BindingKind, JobSpec, SpecError, SpecLimits, FORMAT_VERSION};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use wgpu::naga;
@@ -53,8 +59,10 @@ pub enum ExecError {
     BindGroupNotZero { group: u32, binding: u32 },
     #[error("shader binding {binding} is used by the kernel but the spec does not declare it")]
     UndeclaredBinding { binding: u32 },
-    #[error("spec binding {binding} is not used by the kernel's entry point")]
+    #[error("spec binding {binding} is not used by the kernel's entry point (or, in a multi-pass job, by any of its passes)")]
     UnusedBinding { binding: u32 },
+    #[error("pass {pass} replaces the uniform at binding {binding}, which its entry point does not use")]
+    PassUniformUnused { pass: usize, binding: u32 },
     #[error("binding {binding}: the spec declares {spec} but the shader declares {shader}")]
     BindingKindMismatch { binding: u32, spec: &'static str, shader: &'static str },
     #[error("input for binding {binding} is missing")]
@@ -160,31 +168,87 @@ fn reflect(module: &naga::Module, info: &naga::valid::ModuleInfo, entry: &str) -
     Ok(used)
 }
 
-/// Checks the spec's bindings against the shader's, one to one.
-fn check_bindings(spec: &JobSpec, used: &BTreeMap<u32, Slot>) -> Result<(), ExecError> {
-    for b in &spec.bindings {
-        let want = match b.kind {
-            BindingKind::Input(_) => Slot::Input,
-            BindingKind::Output { .. } => Slot::Output,
-            BindingKind::Uniform { .. } => Slot::Uniform,
-        };
-        match used.get(&b.binding) {
-            None => return Err(ExecError::UnusedBinding { binding: b.binding }),
-            Some(&got) if got != want => {
-                return Err(ExecError::BindingKindMismatch { binding: b.binding, spec: want.name(), shader: got.name() })
+/// What kind of resource each spec binding is.
+fn declared_slots(spec: &JobSpec) -> BTreeMap<u32, Slot> {
+    spec.bindings
+        .iter()
+        .map(|b| {
+            let slot = match b.kind {
+                BindingKind::Input(_) => Slot::Input,
+                BindingKind::Output { .. } => Slot::Output,
+                BindingKind::Uniform { .. } => Slot::Uniform,
+            };
+            (b.binding, slot)
+        })
+        .collect()
+}
+
+/// Checks that every binding `used` by an entry point is declared with the same kind.
+fn check_used(declared: &BTreeMap<u32, Slot>, used: &BTreeMap<u32, Slot>) -> Result<(), ExecError> {
+    for (&binding, &got) in used {
+        match declared.get(&binding) {
+            None => return Err(ExecError::UndeclaredBinding { binding }),
+            Some(&want) if want != got => {
+                return Err(ExecError::BindingKindMismatch { binding, spec: want.name(), shader: got.name() })
             }
             Some(_) => {}
         }
     }
-    if let Some(&binding) = used.keys().find(|k| !spec.bindings.iter().any(|b| b.binding == **k)) {
-        return Err(ExecError::UndeclaredBinding { binding });
-    }
     Ok(())
+}
+
+/// Checks the spec's bindings against the shader's, one to one (a single-pass job).
+fn check_bindings(spec: &JobSpec, used: &BTreeMap<u32, Slot>) -> Result<(), ExecError> {
+    let declared = declared_slots(spec);
+    for (&binding, &want) in &declared {
+        match used.get(&binding) {
+            None => return Err(ExecError::UnusedBinding { binding }),
+            Some(&got) if got != want => {
+                return Err(ExecError::BindingKindMismatch { binding, spec: want.name(), shader: got.name() })
+            }
+            Some(_) => {}
+        }
+    }
+    check_used(&declared, used)
+}
+
+/// The bindings each dispatch of `spec` uses, in dispatch order, after checking them against
+/// the spec: a single-pass job's entry point uses exactly the declared bindings; in a
+/// multi-pass job each entry point uses declared bindings of the right kind, each pass's
+/// uniform replacement is used by its entry point, and every declared binding is used by at
+/// least one dispatch.
+fn dispatch_bindings(
+    spec: &JobSpec,
+    module: &naga::Module,
+    info: &naga::valid::ModuleInfo,
+) -> Result<Vec<BTreeMap<u32, Slot>>, ExecError> {
+    if spec.passes.is_empty() {
+        let used = reflect(module, info, &spec.entry_point)?;
+        check_bindings(spec, &used)?;
+        return Ok(vec![used]);
+    }
+    let declared = declared_slots(spec);
+    let mut all = Vec::new();
+    for (index, (entry, _, uniform)) in spec.dispatches().enumerate() {
+        let used = reflect(module, info, entry)?;
+        check_used(&declared, &used)?;
+        if let Some(u) = uniform {
+            if !used.contains_key(&u.binding) {
+                return Err(ExecError::PassUniformUnused { pass: index - 1, binding: u.binding });
+            }
+        }
+        all.push(used);
+    }
+    if let Some(&binding) = declared.keys().find(|b| !all.iter().any(|used| used.contains_key(b))) {
+        return Err(ExecError::UnusedBinding { binding });
+    }
+    Ok(all)
 }
 
 /// Everything that can be checked about a spec without a device: its fields and limits,
 /// the WGSL (parse and validation, with line and column), and its bindings against the
-/// entry point's reflection. Renters run it before submitting; workers again before running.
+/// reflection of every dispatch's entry point. Renters run it before submitting; workers
+/// again before running.
 ///
 /// # Errors
 /// [`ExecError::Spec`], [`ExecError::WgslParse`], [`ExecError::WgslInvalid`],
@@ -192,7 +256,7 @@ fn check_bindings(spec: &JobSpec, used: &BTreeMap<u32, Slot>) -> Result<(), Exec
 pub fn check_spec(spec: &JobSpec, limits: &SpecLimits) -> Result<(), ExecError> {
     spec.check(limits)?;
     let (module, info) = validate_wgsl(&spec.wgsl)?;
-    check_bindings(spec, &reflect(&module, &info, &spec.entry_point)?)
+    dispatch_bindings(spec, &module, &info).map(|_| ())
 }
 
 /// Checks each input's length and sha256 against the spec.
@@ -213,12 +277,19 @@ pub fn check_inputs(spec: &JobSpec, inputs: &BTreeMap<u32, Vec<u8>>) -> Result<(
     Ok(())
 }
 
+/// One dispatch of a plan: its pipeline, bind group (none if the entry point uses no
+/// binding) and workgroup counts.
+struct Step {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: Option<wgpu::BindGroup>,
+    workgroups: [u32; 3],
+}
+
 /// A job compiled and uploaded to a device, ready to dispatch (more than once, for benchmarks).
 pub struct Plan<'g> {
     gpu: &'g Gpu,
-    pipeline: wgpu::ComputePipeline,
-    bind_group: wgpu::BindGroup,
-    workgroups: [u32; 3],
+    /// The job's dispatches in order (one for a single-pass job).
+    steps: Vec<Step>,
     /// (binding, device buffer, staging buffer, length) of each output.
     outputs: Vec<(u32, wgpu::Buffer, wgpu::Buffer, u64)>,
 }
@@ -241,12 +312,16 @@ impl<'g> Plan<'g> {
         if checks == Checks::TrustedLibraryKernel && !crate::workloads::trusted_without_checks(spec) {
             return Err(ExecError::UntrustedKernel);
         }
-        check_spec(spec, &limits.spec)?;
+        spec.check(&limits.spec)?;
+        let (module, info) = validate_wgsl(&spec.wgsl)?;
+        let used = dispatch_bindings(spec, &module, &info)?;
         check_inputs(spec, inputs)?;
         let max_dim = gpu.limits.max_compute_workgroups_per_dimension;
-        for (dim, &n) in spec.workgroups.iter().enumerate() {
-            if n > max_dim {
-                return Err(ExecError::DispatchTooLarge { dim, requested: n, max: max_dim });
+        for (_, workgroups, _) in spec.dispatches() {
+            for (dim, &n) in workgroups.iter().enumerate() {
+                if n > max_dim {
+                    return Err(ExecError::DispatchTooLarge { dim, requested: n, max: max_dim });
+                }
             }
         }
 
@@ -265,18 +340,27 @@ impl<'g> Plan<'g> {
                 device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
             },
         };
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("job pipeline"),
-            layout: None,
-            module: &shader,
-            entry_point: Some(&spec.entry_point),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        // One pipeline per distinct entry point, each with the layout of what it uses.
+        let mut pipelines: BTreeMap<&str, wgpu::ComputePipeline> = BTreeMap::new();
+        for (entry, _, _) in spec.dispatches() {
+            if pipelines.contains_key(entry) {
+                continue;
+            }
+            let label = if spec.version == FORMAT_VERSION { "job pipeline".to_string() } else { format!("job pipeline {entry}") };
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&label),
+                layout: None,
+                module: &shader,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            pipelines.insert(entry, pipeline);
+        }
 
         let max_storage = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
         let max_uniform = gpu.limits.max_uniform_buffer_binding_size;
-        let mut buffers = Vec::new();
+        let mut buffers = BTreeMap::new();
         let mut outputs = Vec::new();
         for b in &spec.bindings {
             let (len, max) = match &b.kind {
@@ -299,16 +383,7 @@ impl<'g> Plan<'g> {
                     gpu.queue.write_buffer(&buf, 0, data);
                     buf
                 }
-                BindingKind::Uniform { data } => {
-                    let buf = device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(&format!("uniform {}", b.binding)),
-                        size: len,
-                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    });
-                    gpu.queue.write_buffer(&buf, 0, data);
-                    buf
-                }
+                BindingKind::Uniform { data } => uniform_buffer(gpu, &format!("uniform {}", b.binding), data),
                 BindingKind::Output { .. } => {
                     let buf = device.create_buffer(&wgpu::BufferDescriptor {
                         label: Some(&format!("output {}", b.binding)),
@@ -326,35 +401,65 @@ impl<'g> Plan<'g> {
                     buf
                 }
             };
-            buffers.push((b.binding, buffer));
+            buffers.insert(b.binding, buffer);
         }
         outputs.sort_by_key(|o| o.0);
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .map(|(binding, buf)| wgpu::BindGroupEntry { binding: *binding, resource: buf.as_entire_binding() })
-            .collect();
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("job bind group"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+
+        let mut steps = Vec::new();
+        for (index, ((entry, workgroups, uniform), used)) in spec.dispatches().zip(&used).enumerate() {
+            let pipeline = pipelines[entry].clone();
+            // The pass's own parameter block, where it replaces a declared uniform.
+            let replacement = uniform.map(|u| {
+                (u.binding, uniform_buffer(gpu, &format!("pass {} uniform {}", index - 1, u.binding), &u.data))
+            });
+            let entries: Vec<wgpu::BindGroupEntry> = used
+                .keys()
+                .map(|binding| {
+                    let buf = match &replacement {
+                        Some((b, buf)) if b == binding => buf,
+                        _ => &buffers[binding],
+                    };
+                    wgpu::BindGroupEntry { binding: *binding, resource: buf.as_entire_binding() }
+                })
+                .collect();
+            let bind_group = (!entries.is_empty()).then(|| {
+                let label = if index == 0 { "job bind group".to_string() } else { format!("pass {} bind group", index - 1) };
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(&label),
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                })
+            });
+            steps.push(Step { pipeline, bind_group, workgroups });
+        }
         if let Some(e) = pollster::block_on(oom.pop()) {
             return Err(ExecError::Device(e.to_string()));
         }
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(ExecError::Device(e.to_string()));
         }
-        Ok(Self { gpu, pipeline, bind_group, workgroups: spec.workgroups, outputs })
+        Ok(Self { gpu, steps, outputs })
     }
 
+    /// Records the job's dispatches `times` times over, in order, in one compute pass (wgpu
+    /// puts a barrier between dispatches that write and read the same storage buffer).
     fn encode_dispatches(&self, encoder: &mut wgpu::CommandEncoder, times: u32) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("job pass"), timestamp_writes: None });
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
         for _ in 0..times {
-            let [x, y, z] = self.workgroups;
-            pass.dispatch_workgroups(x, y, z);
+            for step in &self.steps {
+                pass.set_pipeline(&step.pipeline);
+                if let Some(bind_group) = &step.bind_group {
+                    pass.set_bind_group(0, bind_group, &[]);
+                }
+                let [x, y, z] = step.workgroups;
+                pass.dispatch_workgroups(x, y, z);
+            }
         }
+    }
+
+    /// Number of dispatches of one run of the job (1 for a single-pass job).
+    pub fn dispatch_count(&self) -> usize {
+        self.steps.len()
     }
 
     fn wait(&self, index: wgpu::SubmissionIndex, timeout: Duration) -> Result<(), ExecError> {
@@ -417,7 +522,7 @@ impl<'g> Plan<'g> {
         Ok(Execution { output, commitment: builder.finalize(), elapsed: start.elapsed() })
     }
 
-    /// Dispatches `times` times in one submission and waits; for benchmarks.
+    /// Runs the job's dispatches `times` times in one submission and waits; for benchmarks.
     ///
     /// # Errors
     /// As [`Plan::run`].
@@ -429,6 +534,18 @@ impl<'g> Plan<'g> {
         self.wait(index, timeout)?;
         Ok(start.elapsed())
     }
+}
+
+/// A uniform buffer holding `data`, labelled `label`.
+fn uniform_buffer(gpu: &Gpu, label: &str, data: &[u8]) -> wgpu::Buffer {
+    let buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: data.len() as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    gpu.queue.write_buffer(&buf, 0, data);
+    buf
 }
 
 /// Validates and runs `spec` once: the worker's and the verifier's entry point.
@@ -443,4 +560,82 @@ pub fn execute(
 ) -> Result<Execution, ExecError> {
     let checks = if crate::workloads::trusted_without_checks(spec) { Checks::TrustedLibraryKernel } else { Checks::On };
     Plan::new(gpu, spec, inputs, limits, checks)?.run(limits.timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Binding, Determinism, InputRef, Pass, PassUniform, MULTI_PASS_VERSION};
+
+    /// A multi-pass job: `fill` writes the output from the input, `scale` multiplies it in
+    /// place by a per-pass uniform.
+    fn multi() -> JobSpec {
+        let wgsl = "@group(0) @binding(0) var<storage, read> src: array<u32>;\n\
+                    @group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n\
+                    @group(0) @binding(2) var<uniform> k: vec4<u32>;\n\
+                    @compute @workgroup_size(64) fn fill(@builtin(global_invocation_id) id: vec3<u32>) {\n\
+                        if (id.x < arrayLength(&src)) { dst[id.x] = src[id.x] + k.x; }\n\
+                    }\n\
+                    @compute @workgroup_size(64) fn scale(@builtin(global_invocation_id) id: vec3<u32>) {\n\
+                        if (id.x < arrayLength(&dst)) { dst[id.x] = dst[id.x] * k.x; }\n\
+                    }\n\
+                    @compute @workgroup_size(1) fn nothing() {}\n";
+        JobSpec {
+            version: MULTI_PASS_VERSION,
+            wgsl: wgsl.into(),
+            entry_point: "fill".into(),
+            workgroups: [1, 1, 1],
+            bindings: vec![
+                Binding { binding: 0, kind: BindingKind::Input(InputRef { sha256: [0; 32], uri: "blob:x".into(), len: 256 }) },
+                Binding { binding: 1, kind: BindingKind::Output { len: 256 } },
+                Binding { binding: 2, kind: BindingKind::Uniform { data: vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] } },
+            ],
+            work_units: 1,
+            determinism: Determinism::Exact,
+            passes: vec![
+                Pass {
+                    entry_point: "scale".into(),
+                    workgroups: [1, 1, 1],
+                    uniform: Some(PassUniform { binding: 2, data: vec![3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }),
+                },
+                Pass { entry_point: "nothing".into(), workgroups: [1, 1, 1], uniform: None },
+            ],
+        }
+    }
+
+    #[test]
+    fn multi_pass_spec_checks() {
+        let limits = SpecLimits::default();
+        assert!(check_spec(&multi(), &limits).is_ok());
+
+        let mut s = multi();
+        s.passes[0].entry_point = "nope".into();
+        assert!(matches!(check_spec(&s, &limits), Err(ExecError::NoEntryPoint(e)) if e == "nope"));
+
+        // A pass replacing a uniform its entry point does not read.
+        let mut s = multi();
+        s.passes[1].uniform = Some(PassUniform { binding: 2, data: vec![0; 16] });
+        assert!(matches!(check_spec(&s, &limits), Err(ExecError::PassUniformUnused { pass: 1, binding: 2 })));
+
+        // Every declared binding must be used by some pass; here none reads the input.
+        let mut s = multi();
+        s.entry_point = "nothing".into();
+        assert!(matches!(check_spec(&s, &limits), Err(ExecError::UnusedBinding { binding: 0 })));
+
+        // A pass's bindings are checked against the declared kinds.
+        let mut s = multi();
+        s.bindings[1].kind = BindingKind::Uniform { data: vec![0; 256] };
+        s.bindings.push(Binding { binding: 3, kind: BindingKind::Output { len: 4 } });
+        assert!(matches!(check_spec(&s, &limits), Err(ExecError::BindingKindMismatch { binding: 1, .. })));
+        let mut s = multi();
+        s.bindings.remove(2);
+        s.passes[0].uniform = None;
+        assert!(matches!(check_spec(&s, &limits), Err(ExecError::UndeclaredBinding { binding: 2 })));
+
+        // Spec-level pass errors come through as ExecError::Spec.
+        let mut s = multi();
+        s.passes.clear();
+        assert!(matches!(check_spec(&s, &limits), Err(ExecError::Spec(SpecError::NoPasses))));
+        assert!(!ExecError::PassUniformUnused { pass: 0, binding: 1 }.to_string().is_empty());
+    }
 }

@@ -6,6 +6,7 @@
 //! - [`workloads`]: the library of exact kernels, each with a CPU reference.
 //! - [`gpu`]: device acquisition (a real GPU, else lavapipe); [`exec`]: running a spec on it.
 
+pub mod batch;
 pub mod exec;
 pub mod gpu;
 pub mod merkle;

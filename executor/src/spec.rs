@@ -8,6 +8,24 @@
 //!
 //! Decoding is strict ([`JobSpec::decode_spec`]): trailing bytes, unknown format versions and
 //! specs that break the [`SpecLimits`] are rejected, each with a distinct [`SpecError`].
+//!
+//! # Format versions
+//!
+//! - **Version 1** ([`FORMAT_VERSION`], single pass): the job is one dispatch of
+//!   `entry_point` with `workgroups`. Its encoding is the SCALE encoding of the fields in
+//!   declaration order, `version` to `determinism`, and nothing else.
+//! - **Version 2** ([`MULTI_PASS_VERSION`], multi-pass): the same fields, then a non-empty
+//!   SCALE `Vec<Pass>` ([`JobSpec::passes`]). The job is the version 1 dispatch followed by
+//!   every [`Pass`] in order, all on the same buffers, in one submission and within one time
+//!   limit; each pass sees everything the earlier ones wrote (e.g. the butterfly stages of a
+//!   large NTT, or the levels of a Merkle tree). A pass names its entry point in the same WGSL
+//!   module and its workgroup counts, and may replace, for that dispatch only, the bytes of one
+//!   declared uniform binding ([`PassUniform`], same length), which carries the per-pass
+//!   parameters. The first dispatch uses the declared uniform bytes.
+//!
+//! Every version 1 spec keeps its exact bytes and hash: the `passes` field is encoded only in
+//! version 2. A version 1 spec with passes and a version 2 spec without any are rejected, so
+//! every job has one encoding.
 
 use std::collections::BTreeSet;
 
@@ -15,8 +33,14 @@ use sha2::{Digest, Sha256};
 use codec::{Decode, Encode};
 use thiserror::Error;
 
-/// The job spec format version this build reads and writes.
+/// The single-pass job spec format version (what every spec without [`Pass`]es uses).
+///
+/// This build reads and writes it and [`MULTI_PASS_VERSION`].
 pub const FORMAT_VERSION: u16 = 1;
+
+/// The multi-pass job spec format version: a version 1 spec plus a non-empty list of further
+/// dispatches ([`JobSpec::passes`]).
+pub const MULTI_PASS_VERSION: u16 = 2;
 
 /// sha256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -36,9 +60,12 @@ pub fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// A compute job: a WGSL kernel, how to dispatch it, and the buffers bound to it.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+///
+/// Encoded by hand (see the module docs): the version 1 fields, then [`JobSpec::passes`] only
+/// when the version is [`MULTI_PASS_VERSION`] (or passes are present).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobSpec {
-    /// Spec format version; must be [`FORMAT_VERSION`].
+    /// Spec format version: [`FORMAT_VERSION`] without passes, [`MULTI_PASS_VERSION`] with.
     pub version: u16,
     /// WGSL source of the kernel module.
     pub wgsl: String,
@@ -52,6 +79,70 @@ pub struct JobSpec {
     pub work_units: u64,
     /// How the output may be verified.
     pub determinism: Determinism,
+    /// Further dispatches after the first (`entry_point` × `workgroups`), run in order on the
+    /// same buffers. Empty in version 1; non-empty in version 2.
+    pub passes: Vec<Pass>,
+}
+
+/// One further dispatch of a multi-pass job (format version 2).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Pass {
+    /// Name of the `@compute` entry point in the spec's WGSL module.
+    pub entry_point: String,
+    /// Number of workgroups dispatched along x, y and z.
+    pub workgroups: [u32; 3],
+    /// Per-pass parameters: bytes that replace, for this dispatch only, the data of one
+    /// declared [`BindingKind::Uniform`] binding. `None`: the declared data.
+    pub uniform: Option<PassUniform>,
+}
+
+/// The per-pass replacement of a declared uniform binding's bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct PassUniform {
+    /// The binding number of a declared [`BindingKind::Uniform`].
+    pub binding: u32,
+    /// The bytes for this pass; as long as the declared uniform's data.
+    pub data: Vec<u8>,
+}
+
+impl Encode for JobSpec {
+    fn size_hint(&self) -> usize {
+        self.version.size_hint()
+            + self.wgsl.size_hint()
+            + self.entry_point.size_hint()
+            + self.workgroups.size_hint()
+            + self.bindings.size_hint()
+            + self.work_units.size_hint()
+            + self.determinism.size_hint()
+            + if self.encodes_passes() { self.passes.size_hint() } else { 0 }
+    }
+
+    fn encode_to<T: codec::Output + ?Sized>(&self, dest: &mut T) {
+        self.version.encode_to(dest);
+        self.wgsl.encode_to(dest);
+        self.entry_point.encode_to(dest);
+        self.workgroups.encode_to(dest);
+        self.bindings.encode_to(dest);
+        self.work_units.encode_to(dest);
+        self.determinism.encode_to(dest);
+        if self.encodes_passes() {
+            self.passes.encode_to(dest);
+        }
+    }
+}
+
+impl Decode for JobSpec {
+    fn decode<I: codec::Input>(input: &mut I) -> Result<Self, codec::Error> {
+        let version = u16::decode(input)?;
+        let wgsl = String::decode(input)?;
+        let entry_point = String::decode(input)?;
+        let workgroups = <[u32; 3]>::decode(input)?;
+        let bindings = Vec::<Binding>::decode(input)?;
+        let work_units = u64::decode(input)?;
+        let determinism = Determinism::decode(input)?;
+        let passes = if version == MULTI_PASS_VERSION { Vec::<Pass>::decode(input)? } else { Vec::new() };
+        Ok(JobSpec { version, wgsl, entry_point, workgroups, bindings, work_units, determinism, passes })
+    }
 }
 
 /// One buffer binding of a job, in bind group 0.
@@ -119,11 +210,14 @@ pub struct SpecLimits {
     pub max_uniform_bytes: usize,
     /// Most workgroups along any one dispatch dimension.
     pub max_workgroups_per_dim: u32,
+    /// Most [`Pass`]es after the first dispatch (format version 2).
+    pub max_passes: usize,
 }
 
 impl Default for SpecLimits {
     /// 256 KiB of WGSL, 8 bindings, 1 GiB per buffer, 2 GiB in total, 64 KiB per uniform,
-    /// 65535 workgroups per dimension (wgpu's default `max_compute_workgroups_per_dimension`).
+    /// 65535 workgroups per dimension (wgpu's default `max_compute_workgroups_per_dimension`),
+    /// 64 passes after the first dispatch.
     fn default() -> Self {
         Self {
             max_wgsl_bytes: 256 * 1024,
@@ -132,6 +226,7 @@ impl Default for SpecLimits {
             max_total_bytes: 2 << 30,
             max_uniform_bytes: 64 * 1024,
             max_workgroups_per_dim: 65_535,
+            max_passes: 64,
         }
     }
 }
@@ -148,13 +243,73 @@ pub enum SpecError {
         /// Number of bytes left over.
         extra: usize,
     },
-    /// The spec's format version is not the one this build supports.
-    #[error("job spec format version {found} is not supported (this build supports version {supported})")]
+    /// The spec's format version is not one this build supports.
+    #[error("job spec format version {found} is not supported (this build supports version {supported}, and {MULTI_PASS_VERSION} for multi-pass jobs)")]
     UnsupportedVersion {
         /// Version found in the spec.
         found: u16,
-        /// Version this build supports ([`FORMAT_VERSION`]).
+        /// The single-pass version this build supports ([`FORMAT_VERSION`]).
         supported: u16,
+    },
+    /// A version 1 spec lists passes, which need [`MULTI_PASS_VERSION`].
+    #[error("job spec version {FORMAT_VERSION} cannot have passes (multi-pass jobs are version {MULTI_PASS_VERSION})")]
+    PassesNeedVersion2,
+    /// A version 2 spec has no passes (a single-pass job is version 1).
+    #[error("job spec version {MULTI_PASS_VERSION} has no passes (a single-pass job is version {FORMAT_VERSION})")]
+    NoPasses,
+    /// The spec has more passes than allowed.
+    #[error("job spec has {count} passes, over the limit of {max}")]
+    TooManyPasses {
+        /// Number of passes in the spec.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A pass's entry point name is empty.
+    #[error("pass {pass}: entry point is empty")]
+    PassEmptyEntryPoint {
+        /// Index into [`JobSpec::passes`].
+        pass: usize,
+    },
+    /// A pass dispatches zero workgroups along a dimension.
+    #[error("pass {pass}: dispatch has zero workgroups in dimension {dim} (0 = x, 1 = y, 2 = z)")]
+    PassZeroWorkgroups {
+        /// Index into [`JobSpec::passes`].
+        pass: usize,
+        /// The dimension (0 = x, 1 = y, 2 = z).
+        dim: usize,
+    },
+    /// A pass dispatches more workgroups along a dimension than allowed.
+    #[error("pass {pass}: dispatch has {count} workgroups in dimension {dim} (0 = x, 1 = y, 2 = z), over the limit of {max}")]
+    PassTooManyWorkgroups {
+        /// Index into [`JobSpec::passes`].
+        pass: usize,
+        /// The dimension (0 = x, 1 = y, 2 = z).
+        dim: usize,
+        /// Workgroups requested along it.
+        count: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// A pass replaces the bytes of a binding that is not a declared uniform.
+    #[error("pass {pass}: binding {binding} is not a declared uniform")]
+    PassUniformUndeclared {
+        /// Index into [`JobSpec::passes`].
+        pass: usize,
+        /// The binding number the pass names.
+        binding: u32,
+    },
+    /// A pass's uniform bytes differ in length from the declared uniform's.
+    #[error("pass {pass}: uniform for binding {binding} is {len} bytes, the declared uniform is {expected}")]
+    PassUniformLength {
+        /// Index into [`JobSpec::passes`].
+        pass: usize,
+        /// The binding number.
+        binding: u32,
+        /// Length of the pass's bytes.
+        len: usize,
+        /// Length of the declared uniform's data.
+        expected: usize,
     },
     /// The entry point name is empty.
     #[error("job spec entry point is empty")]
@@ -315,11 +470,16 @@ impl JobSpec {
     /// an input with an empty URI, a bad buffer or uniform length, no output, or a total size
     /// over the limit.
     pub fn check(&self, limits: &SpecLimits) -> Result<(), SpecError> {
-        if self.version != FORMAT_VERSION {
-            return Err(SpecError::UnsupportedVersion {
-                found: self.version,
-                supported: FORMAT_VERSION,
-            });
+        match self.version {
+            FORMAT_VERSION if !self.passes.is_empty() => return Err(SpecError::PassesNeedVersion2),
+            MULTI_PASS_VERSION if self.passes.is_empty() => return Err(SpecError::NoPasses),
+            FORMAT_VERSION | MULTI_PASS_VERSION => {}
+            found => {
+                return Err(SpecError::UnsupportedVersion {
+                    found,
+                    supported: FORMAT_VERSION,
+                })
+            }
         }
         if self.entry_point.is_empty() {
             return Err(SpecError::EmptyEntryPoint);
@@ -383,6 +543,7 @@ impl JobSpec {
         if outputs == 0 {
             return Err(SpecError::NoOutput);
         }
+        total = total.saturating_add(self.check_passes(limits)?);
         if total > limits.max_total_bytes {
             return Err(SpecError::TotalTooLarge {
                 total,
@@ -390,6 +551,68 @@ impl JobSpec {
             });
         }
         Ok(())
+    }
+
+    /// Whether the encoding carries [`JobSpec::passes`]: in version 2, and whenever there are
+    /// passes (so an invalid version 1 spec with passes never encodes like a valid one).
+    fn encodes_passes(&self) -> bool {
+        self.version == MULTI_PASS_VERSION || !self.passes.is_empty()
+    }
+
+    /// Checks the passes (count, entry points, workgroups, uniform replacements) and returns
+    /// the bytes of their uniform buffers, which count towards the total.
+    fn check_passes(&self, limits: &SpecLimits) -> Result<u64, SpecError> {
+        if self.passes.len() > limits.max_passes {
+            return Err(SpecError::TooManyPasses {
+                count: self.passes.len(),
+                max: limits.max_passes,
+            });
+        }
+        let mut bytes: u64 = 0;
+        for (pass, p) in self.passes.iter().enumerate() {
+            if p.entry_point.is_empty() {
+                return Err(SpecError::PassEmptyEntryPoint { pass });
+            }
+            for (dim, &count) in p.workgroups.iter().enumerate() {
+                if count == 0 {
+                    return Err(SpecError::PassZeroWorkgroups { pass, dim });
+                }
+                if count > limits.max_workgroups_per_dim {
+                    return Err(SpecError::PassTooManyWorkgroups {
+                        pass,
+                        dim,
+                        count,
+                        max: limits.max_workgroups_per_dim,
+                    });
+                }
+            }
+            if let Some(u) = &p.uniform {
+                let declared = self.bindings.iter().find_map(|b| match &b.kind {
+                    BindingKind::Uniform { data } if b.binding == u.binding => Some(data.len()),
+                    _ => None,
+                });
+                let Some(expected) = declared else {
+                    return Err(SpecError::PassUniformUndeclared { pass, binding: u.binding });
+                };
+                if u.data.len() != expected {
+                    return Err(SpecError::PassUniformLength {
+                        pass,
+                        binding: u.binding,
+                        len: u.data.len(),
+                        expected,
+                    });
+                }
+                bytes = bytes.saturating_add(u.data.len() as u64);
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Every dispatch of the job in order, as `(entry point, workgroups, uniform replacement)`:
+    /// the first dispatch (`entry_point` × `workgroups`, declared uniforms), then each pass.
+    pub fn dispatches(&self) -> impl Iterator<Item = (&str, [u32; 3], Option<&PassUniform>)> + '_ {
+        std::iter::once((self.entry_point.as_str(), self.workgroups, None))
+            .chain(self.passes.iter().map(|p| (p.entry_point.as_str(), p.workgroups, p.uniform.as_ref())))
     }
 
     /// Total output size in bytes: the sum of all [`BindingKind::Output`] lengths
@@ -479,6 +702,7 @@ mod tests {
             ],
             work_units: 1,
             determinism: Determinism::Exact,
+            passes: Vec::new(),
         }
     }
 
@@ -807,7 +1031,8 @@ mod tests {
 
     #[test]
     fn wrong_version_rejected() {
-        for version in [0, 2, u16::MAX] {
+        // Version 2 is the multi-pass format (see `multi_pass_*` below); 3 and up are unknown.
+        for version in [0, 3, u16::MAX] {
             let spec = JobSpec { version, ..example() };
             assert_eq!(
                 JobSpec::decode_spec(&spec.encode_spec()),
@@ -857,6 +1082,135 @@ mod tests {
                 })
                 .collect();
             let _ = JobSpec::decode_spec(&garbage);
+        }
+    }
+
+    /// A valid multi-pass spec: [`rich`] plus two passes, one replacing the uniform.
+    fn multi() -> JobSpec {
+        let mut spec = rich();
+        spec.version = MULTI_PASS_VERSION;
+        spec.passes = vec![
+            Pass {
+                entry_point: "stage".to_string(),
+                workgroups: [2, 1, 1],
+                uniform: Some(PassUniform { binding: 2, data: vec![2, 0, 0, 0, 9, 0, 0, 0] }),
+            },
+            Pass { entry_point: "main".to_string(), workgroups: [1, 1, 1], uniform: None },
+        ];
+        spec
+    }
+
+    /// Golden encoding of [`multi`]: the version 1 bytes of [`rich`] with the version set to
+    /// 2, then the SCALE `Vec<Pass>`.
+    #[test]
+    fn multi_pass_golden_encoding() {
+        let mut v1 = rich().encode_spec();
+        v1[0] = 2; // version: u16 2, LE
+        let passes_hex = concat!(
+            "08",                         // passes: compact length 2
+            "14", "7374616765",           // entry_point "stage"
+            "020000000100000001000000",   // workgroups [2, 1, 1]
+            "01",                         // Some(PassUniform)
+            "02000000",                   // binding 2
+            "20", "0200000009000000",     // data: compact length 8, bytes
+            "10", "6d61696e",             // entry_point "main"
+            "010000000100000001000000",   // workgroups [1, 1, 1]
+            "00",                         // None
+        );
+        let mut expected = v1;
+        expected.extend(hex::decode(passes_hex).expect("golden hex is valid"));
+        let spec = multi();
+        assert_eq!(hex::encode(spec.encode_spec()), hex::encode(&expected));
+        assert_eq!(JobSpec::decode_spec(&expected), Ok(spec.clone()));
+        assert_eq!(spec.check(&SpecLimits::default()), Ok(()));
+        // A single-pass spec keeps its version 1 bytes: no trace of the new field.
+        assert_eq!(example().encode_spec().len(), 141);
+    }
+
+    #[test]
+    fn multi_pass_dispatches_in_order() {
+        let spec = multi();
+        let d: Vec<_> = spec.dispatches().collect();
+        assert_eq!(d.len(), 3);
+        assert_eq!((d[0].0, d[0].1, d[0].2), ("main", [4, 2, 3], None));
+        assert_eq!((d[1].0, d[1].1, d[1].2.map(|u| u.binding)), ("stage", [2, 1, 1], Some(2)));
+        assert_eq!((d[2].0, d[2].1, d[2].2), ("main", [1, 1, 1], None));
+        assert_eq!(example().dispatches().count(), 1);
+    }
+
+    #[test]
+    fn multi_pass_hash_covers_passes() {
+        let base = multi();
+        changes_hash(&base, "pass entry point", |s| s.passes[0].entry_point.push('x'));
+        changes_hash(&base, "pass workgroups", |s| s.passes[1].workgroups[2] = 2);
+        changes_hash(&base, "pass uniform data", |s| {
+            if let Some(u) = &mut s.passes[0].uniform {
+                u.data[0] ^= 1;
+            }
+        });
+        changes_hash(&base, "pass uniform dropped", |s| s.passes[0].uniform = None);
+        changes_hash(&base, "pass order", |s| s.passes.swap(0, 1));
+        changes_hash(&base, "pass removed", |s| {
+            s.passes.pop();
+        });
+    }
+
+    #[test]
+    fn multi_pass_errors() {
+        let limits = SpecLimits::default();
+        let with = |f: &dyn Fn(&mut JobSpec)| {
+            let mut s = multi();
+            f(&mut s);
+            s
+        };
+        let cases: Vec<(JobSpec, SpecError)> = vec![
+            (with(&|s| s.passes.clear()), SpecError::NoPasses),
+            (
+                with(&|s| s.passes = vec![s.passes[1].clone(); 65]),
+                SpecError::TooManyPasses { count: 65, max: 64 },
+            ),
+            (with(&|s| s.passes[1].entry_point.clear()), SpecError::PassEmptyEntryPoint { pass: 1 }),
+            (with(&|s| s.passes[0].workgroups[1] = 0), SpecError::PassZeroWorkgroups { pass: 0, dim: 1 }),
+            (
+                with(&|s| s.passes[1].workgroups[0] = 65_536),
+                SpecError::PassTooManyWorkgroups { pass: 1, dim: 0, count: 65_536, max: 65_535 },
+            ),
+            (
+                with(&|s| s.passes[1].uniform = Some(PassUniform { binding: 1, data: vec![0; 16] })),
+                SpecError::PassUniformUndeclared { pass: 1, binding: 1 },
+            ),
+            (
+                with(&|s| s.passes[1].uniform = Some(PassUniform { binding: 9, data: vec![0; 8] })),
+                SpecError::PassUniformUndeclared { pass: 1, binding: 9 },
+            ),
+            (
+                with(&|s| s.passes[0].uniform = Some(PassUniform { binding: 2, data: vec![0; 12] })),
+                SpecError::PassUniformLength { pass: 0, binding: 2, len: 12, expected: 8 },
+            ),
+        ];
+        for (spec, expected) in cases {
+            assert_eq!(spec.check(&limits), Err(expected.clone()), "spec: {spec:?}");
+            assert_eq!(JobSpec::decode_spec(&spec.encode_spec()), Err(expected.clone()));
+            assert!(!expected.to_string().is_empty());
+        }
+        // Pass uniforms count towards the total.
+        let tight = SpecLimits { max_total_bytes: 32 + 64 + 8, ..SpecLimits::default() };
+        assert_eq!(rich().check(&tight), Ok(()));
+        assert_eq!(multi().check(&tight), Err(SpecError::TotalTooLarge { total: 32 + 64 + 8 + 8, max: 32 + 64 + 8 }));
+        // A version 1 spec with passes is refused by `check`; its encoding carries the passes,
+        // which a version 1 decoder sees as trailing bytes (never silently dropped).
+        let v1_with_passes = with(&|s| s.version = FORMAT_VERSION);
+        assert_eq!(v1_with_passes.check(&limits), Err(SpecError::PassesNeedVersion2));
+        assert!(matches!(
+            JobSpec::decode_spec(&v1_with_passes.encode_spec()),
+            Err(SpecError::TrailingBytes { .. })
+        ));
+        assert!(!SpecError::PassesNeedVersion2.to_string().is_empty());
+        // A version 2 encoding cut before or inside its passes is a decode error.
+        let bytes = multi().encode_spec();
+        let v1_len = rich().encode_spec().len();
+        for cut in v1_len..bytes.len() {
+            assert!(matches!(JobSpec::decode_spec(&bytes[..cut]), Err(SpecError::Decode(_))), "cut {cut}");
         }
     }
 }

@@ -38,6 +38,7 @@ fn runaway_kernel_times_out_and_abandons_the_device() {
         bindings: vec![Binding { binding: 0, kind: BindingKind::Output { len: 8 } }],
         work_units: 1,
         determinism: Determinism::Exact,
+        passes: Vec::new(),
     };
     let limits = ExecLimits { timeout: Duration::from_secs(2), ..Default::default() };
     match exec::execute(&gpu, &spec, &BTreeMap::new(), &limits) {

@@ -18,6 +18,7 @@ use scale_info::TypeInfo;
 
 /// Why a job's escrow went back to its renter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum RefundReason {
     /// The auction closed without a bid.
     NoBids,
@@ -37,6 +38,7 @@ pub enum RefundReason {
 
 /// Why stake was slashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum SlashReason {
     /// An assigned job timed out without a commitment (partial).
     CommitTimeout,
@@ -54,6 +56,7 @@ pub enum SlashReason {
 
 /// What happened to a job.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum JobEventKind {
     /// Created with its escrow (a direct hire names the offer's provider as the event's provider).
     Created { input: JobInput, escrow: Amount, phase_deadline: BlockNumber },
@@ -101,6 +104,7 @@ pub enum JobEventKind {
 
 /// What happened to a verifier of a job.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum VerifierEventKind {
     /// Drawn for `round` (0: availability, 1: check, 2: dispute), bond locked.
     Drawn { round: u8, bond: Amount, deadline: BlockNumber },
@@ -119,6 +123,7 @@ pub enum VerifierEventKind {
 
 /// What happened to an account (as provider, or any withdrawer).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum AccountEventKind {
     /// Registered (slot given) or added stake.
     Staked { added: Amount, stake: Amount, slot: u32 },
@@ -132,6 +137,7 @@ pub enum AccountEventKind {
 
 /// What happened to the market as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum MarketEventKind {
     /// New parameters, for jobs created from `effective_at` on.
     ParamsScheduled { params: Params, effective_at: BlockNumber },
@@ -144,6 +150,7 @@ pub enum MarketEventKind {
 
 /// A job event as the contract emits it (topics: job id, renter, provider).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct JobEvent {
     pub job_id: u64,
     pub renter: Address,
@@ -153,6 +160,7 @@ pub struct JobEvent {
 
 /// A verifier event as the contract emits it (topics: job id, provider, verifier).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct VerifierEvent {
     pub job_id: u64,
     pub provider: Address,
@@ -162,6 +170,7 @@ pub struct VerifierEvent {
 
 /// An account event as the contract emits it (topic: account).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AccountEvent {
     pub account: Address,
     pub kind: AccountEventKind,
@@ -169,6 +178,7 @@ pub struct AccountEvent {
 
 /// A market event as the contract emits it (no topic besides its signature).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MarketEvent {
     pub kind: MarketEventKind,
 }

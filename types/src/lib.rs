@@ -87,6 +87,7 @@ pub const WEIGHT_UNIT: Amount = 1_000_000_000_000;
 /// in force when it was created ([`Terms`]); a change applies to new jobs only, after
 /// the contract's `params_delay`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct Params {
     /// Fee taken from the provider's payout, in basis points.
@@ -152,6 +153,7 @@ impl Params {
 
 /// The protocol parameters a job was created under (fixed for its whole life).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct Terms {
     pub protocol_fee_bps: u16,
@@ -164,6 +166,7 @@ pub struct Terms {
 /// Per-provider reputation. Failures and successes are weighed by value, so many tiny
 /// (wash) jobs buy little.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct Reputation {
     pub jobs_completed: u32,
@@ -189,6 +192,7 @@ impl Reputation {
 
 /// A registered provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct Provider {
     /// Bonded stake (locked part included); it is the provider's weight in verifier draws.
@@ -212,6 +216,7 @@ impl Provider {
 
 /// What a provider offers (listed, updated and removed by it).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct OfferInput {
     pub price_per_unit: Amount,
@@ -227,6 +232,7 @@ pub struct OfferInput {
 
 /// The descriptive part of an offer, carried SCALE-encoded in [`OfferInput::info`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct OfferInfo {
     pub gpu_vendor: alloc::string::String,
     pub gpu_model: alloc::string::String,
@@ -238,6 +244,7 @@ pub struct OfferInfo {
 
 /// A listed offer; `active == false` is a removed offer.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct Offer {
     pub provider: Address,
@@ -255,6 +262,7 @@ impl Offer {
 
 /// What a job asks of an offer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct Requirements {
     pub min_vram_mib: u32,
@@ -264,6 +272,7 @@ pub struct Requirements {
 
 /// `create_job`'s terms (the renter's seed commitment is a separate argument).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct JobInput {
     /// sha256 of the SCALE-encoded job spec (kernel, dispatch, binding shapes).
@@ -297,6 +306,7 @@ impl JobInput {
 
 /// A verifier drawn for a job (round 0: input availability, 1: first check, 2: dispute).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct Verifier {
     pub account: Address,
@@ -322,6 +332,7 @@ impl Verifier {
 /// The lifecycle part of a job, stored under `jobs`: everything a message needs to move
 /// the job on, so a message reads one storage value, not the whole job.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct JobCore {
     pub renter: Address,
@@ -415,6 +426,7 @@ impl JobCore {
 
 /// A job as clients assemble it: the core and the pieces stored beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Job {
     pub core: JobCore,
     pub input: JobInput,
@@ -438,6 +450,7 @@ impl Job {
 
 /// Contract-wide money totals; their sum equals the contract's balance.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct Accounting {
     pub escrow: Amount,
@@ -456,8 +469,11 @@ impl Accounting {
 /// The contract's root storage value (everything but the mappings): what a client reads
 /// at [`keys::ROOT`] to see the market at a glance.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct MarketState {
+    /// [`INTERFACE_VERSION`] of the contract that wrote this state.
+    pub version: u32,
     pub admin: Address,
     pub pending_admin: Option<Address>,
     /// The parameters before the scheduled change (see [`MarketState::params_at`]).
@@ -538,6 +554,7 @@ pub mod keys {
 
 /// What a provider or verifier reveals (`reveal`).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Reveal {
     /// The provider: its batch root, and when the job is checked the sampled tasks'
     /// leaves (ascending task order) with one multiproof against the root.
@@ -549,6 +566,7 @@ pub enum Reveal {
 
 /// Every way a message can refuse. A refusal reverts: no funds move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Error {
     /// The caller is not the admin (or the proposed admin).
     NotAdmin,
@@ -622,5 +640,45 @@ pub enum Error {
     Overflow,
 }
 
-/// Result type of every fallible message.
-pub type Result<T> = core::result::Result<T, Error>;
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Error::NotAdmin => "The caller is not the admin (or the proposed admin).",
+            Error::ParamOutOfBounds => "A parameter is outside its documented bound.",
+            Error::WrongPayment => "The transferred value is not what the message requires.",
+            Error::ValueTooLarge => "The transferred value does not fit the contract's accounting type.",
+            Error::StakeTooLow => "Registration needs at least `min_stake`.",
+            Error::NotProvider => "The caller is not a registered provider.",
+            Error::RegistryFull => "Every provider slot is taken.",
+            Error::InsufficientFreeStake => "Not enough free (unlocked) stake.",
+            Error::NothingToUnstake => "Nothing is unbonding.",
+            Error::CooldownActive => "The unstake cooldown has not passed.",
+            Error::BadText => "A URI or offer description is empty or too long.",
+            Error::BadOffer => "An offer field is zero where it must not be.",
+            Error::OfferNotFound => "No such offer (or it was removed).",
+            Error::NotOfferOwner => "The offer belongs to another provider.",
+            Error::RequirementsNotMet => "The offer does not meet the job's requirements.",
+            Error::JobTooLarge => "The job is larger than the offer takes.",
+            Error::BadJob => "A job field is zero or inconsistent.",
+            Error::BadTaskCount => "No tasks, or more than [`MAX_TASKS`].",
+            Error::BadComputeWindow => "The compute window is too long for the stake snapshot (or too short).",
+            Error::SelfDealing => "A renter cannot hire or bid on its own offers and jobs.",
+            Error::JobNotFound => "No such job.",
+            Error::WrongState => "The job is not in the state this message needs.",
+            Error::NotAuthorized => "The caller is not the party this step needs.",
+            Error::DeadlinePassed => "The phase's deadline has passed.",
+            Error::DeadlineNotPassed => "The phase's deadline has not passed yet (or a draw's beacon block is not sealed).",
+            Error::PriceAboveMax => "The price is zero or above the job's maximum.",
+            Error::BidNotBetter => "The bid does not beat the best bid.",
+            Error::SeedMismatch => "The revealed seed does not match the commitment.",
+            Error::CommitmentMismatch => "The revealed answer and salt do not match the commitment.",
+            Error::BadProof => "The leaves, their count or the multiproof do not match the batch root and sample.",
+            Error::RootsRequired => "This answer was public before the verifier committed: reveal the roots behind it.",
+            Error::AlreadyDone => "The caller has already done this step.",
+            Error::NothingToWithdraw => "Nothing to withdraw.",
+            Error::TransferFailed => "The chain refused the transfer.",
+            Error::Overflow => "An amount overflowed.",
+        })
+    }
+}
+

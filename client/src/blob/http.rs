@@ -123,6 +123,18 @@ impl BlobStore for HttpStore {
         get(&self.client, &format!("{}/outputs/{}", self.base, hex::encode(root)), u64::MAX).await
     }
 
+    async fn put_batch(&self, roots: &[[u8; 32]]) -> Result<[u8; 32], BlobError> {
+        use codec::Encode;
+        let root = super::batch_root(roots);
+        self.put_to(format!("{}/batches/{}", self.base, hex::encode(root)), &roots.to_vec().encode()).await?;
+        Ok(root)
+    }
+
+    async fn get_batch_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
+        // A task-root list is 32 bytes a task (at most 4,096 tasks) and a length prefix.
+        get(&self.client, &format!("{}/batches/{}", self.base, hex::encode(root)), 4096 * 32 + 8).await
+    }
+
     fn locator(&self, h: &[u8; 32]) -> String {
         format!("{}/blobs/{}", self.base, hex::encode(h))
     }

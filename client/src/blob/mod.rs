@@ -5,6 +5,9 @@
 //! - [`LocalStore`] keeps blobs in a directory (one file per hash, written atomically).
 //! - [`HttpStore`] reaches another machine's store through [`server`], the HTTP service a
 //!   worker runs at its offer's endpoint (`capacloud blobs serve` runs it standalone).
+//! - A batch's task-root list is stored under the batch root it hashes to
+//!   ([`BlobStore::put_batch`], [`fetch_verified_batch`]), so a renter that knows only the
+//!   batch root from the chain finds, and checks, every task's output root.
 //! - [`Resolver`] fetches a blob named by a URI: `sha256:<hex>` from the local store,
 //!   `http(s)://…/blobs/<hex>` from wherever it points, always checked, then cached locally.
 
@@ -103,6 +106,20 @@ pub trait BlobStore: Send + Sync {
     /// [`BlobError::NotFound`], the backend's errors.
     async fn get_output_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError>;
 
+    /// Stores a batch's task output roots (in task order) under the batch root they hash to;
+    /// returns that root.
+    ///
+    /// # Errors
+    /// The backend's errors.
+    async fn put_batch(&self, roots: &[[u8; 32]]) -> Result<[u8; 32], BlobError>;
+
+    /// Fetches the task-root list stored under `batch_root`, unchecked: callers check it with
+    /// [`fetch_verified_batch`].
+    ///
+    /// # Errors
+    /// [`BlobError::NotFound`], the backend's errors.
+    async fn get_batch_unchecked(&self, batch_root: &[u8; 32]) -> Result<Vec<u8>, BlobError>;
+
     /// The URI others use to fetch blob `h` from this store: location-free (`sha256:`) for
     /// a local directory, a URL for a store other machines reach.
     fn locator(&self, h: &[u8; 32]) -> String {
@@ -121,6 +138,41 @@ pub async fn fetch_verified_output(store: &dyn BlobStore, root: &[u8; 32]) -> Re
         return Err(BlobError::HashMismatch { name: format!("output {}", hex::encode(root)), actual: hex::encode(actual) });
     }
     Ok(data)
+}
+
+/// The batch root of task output roots `roots` (see `capacloud_types::merkle`).
+pub fn batch_root(roots: &[[u8; 32]]) -> [u8; 32] {
+    use capacloud_types::{hash::HostSha256 as H, merkle};
+    let leaves: Vec<[u8; 32]> = roots.iter().enumerate().map(|(i, r)| merkle::task_leaf::<H>(i as u32, r)).collect();
+    merkle::root::<H>(&leaves)
+}
+
+/// Decodes a stored task-root list and checks it against `batch_root` (and `tasks`, when
+/// the caller knows the count).
+///
+/// # Errors
+/// [`BlobError::HashMismatch`] when it does not decode or hash to the root.
+pub fn check_batch(bytes: &[u8], expected: &[u8; 32], tasks: Option<u32>) -> Result<Vec<[u8; 32]>, BlobError> {
+    use codec::Decode;
+    let bad = |actual: String| BlobError::HashMismatch { name: format!("batch {}", hex::encode(expected)), actual };
+    let mut input = bytes;
+    let roots = Vec::<[u8; 32]>::decode(&mut input).map_err(|e| bad(format!("undecodable ({e})")))?;
+    if !input.is_empty() || roots.is_empty() || tasks.is_some_and(|n| n as usize != roots.len()) {
+        return Err(bad(format!("{} roots, {} bytes left over", roots.len(), input.len())));
+    }
+    let actual = batch_root(&roots);
+    if &actual != expected {
+        return Err(bad(hex::encode(actual)));
+    }
+    Ok(roots)
+}
+
+/// Fetches the task-root list of `batch_root` from `store` and checks it.
+///
+/// # Errors
+/// [`BlobError::NotFound`], [`BlobError::HashMismatch`].
+pub async fn fetch_verified_batch(store: &dyn BlobStore, batch_root: &[u8; 32], tasks: Option<u32>) -> Result<Vec<[u8; 32]>, BlobError> {
+    check_batch(&store.get_batch_unchecked(batch_root).await?, batch_root, tasks)
 }
 
 /// One chunk of an output with its inclusion proof: lets a client check a piece of a large
@@ -256,6 +308,25 @@ impl LocalStore {
         self.write_atomically(&format!("output-{}", hex::encode(root)), data)
     }
 
+    /// Blocking [`BlobStore::put_batch`].
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn put_batch_sync(&self, roots: &[[u8; 32]]) -> Result<[u8; 32], BlobError> {
+        use codec::Encode;
+        let root = batch_root(roots);
+        self.write_atomically(&format!("batch-{}", hex::encode(root)), &roots.to_vec().encode())?;
+        Ok(root)
+    }
+
+    /// Blocking [`BlobStore::get_batch_unchecked`].
+    ///
+    /// # Errors
+    /// [`BlobError::NotFound`], I/O errors.
+    pub fn get_batch_sync(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
+        self.read(&format!("batch-{}", hex::encode(root)), format!("batch {}", hex::encode(root)))
+    }
+
     /// Blocking [`BlobStore::get_output_unchecked`].
     ///
     /// # Errors
@@ -290,6 +361,16 @@ impl BlobStore for LocalStore {
     async fn get_output_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
         let (me, root) = (self.clone(), *root);
         blocking(move || me.get_output_sync(&root)).await
+    }
+
+    async fn put_batch(&self, roots: &[[u8; 32]]) -> Result<[u8; 32], BlobError> {
+        let (me, roots) = (self.clone(), roots.to_vec());
+        blocking(move || me.put_batch_sync(&roots)).await
+    }
+
+    async fn get_batch_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
+        let (me, root) = (self.clone(), *root);
+        blocking(move || me.get_batch_sync(&root)).await
     }
 }
 

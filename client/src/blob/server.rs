@@ -8,6 +8,8 @@
 //! | `GET  /outputs/<root hex>`              | a job output                                   |
 //! | `PUT  /outputs/<root hex>`              | store an output; refused (400) unless its Merkle root is its name |
 //! | `GET  /outputs/<root hex>/chunks/<i>`   | chunk `i` with its inclusion proof (JSON [`ChunkProof`]) |
+//! | `GET  /batches/<batch root hex>`        | a batch's task output roots (SCALE `Vec<[u8; 32]>`) |
+//! | `PUT  /batches/<batch root hex>`        | store one; refused (400) unless it hashes to the batch root |
 //! | `GET  /healthz`                         | `ok`                                           |
 //!
 //! Everything is content-addressed, so an upload cannot overwrite or poison anything; the
@@ -62,6 +64,21 @@ async fn put_blob(State(store): State<LocalStore>, Path(h): Path<String>, body: 
     Ok(StatusCode::CREATED)
 }
 
+async fn get_batch(State(store): State<LocalStore>, Path(root): Path<String>) -> Result<Vec<u8>, BlobError> {
+    let root = hash_of(&root)?;
+    super::blocking(move || store.get_batch_sync(&root)).await
+}
+
+async fn put_batch(State(store): State<LocalStore>, Path(root): Path<String>, body: Bytes) -> Result<StatusCode, BlobError> {
+    let root = hash_of(&root)?;
+    super::blocking(move || {
+        let roots = super::check_batch(&body, &root, None)?;
+        store.put_batch_sync(&roots).map(|_| ())
+    })
+    .await?;
+    Ok(StatusCode::CREATED)
+}
+
 async fn get_output(State(store): State<LocalStore>, Path(root): Path<String>) -> Result<Vec<u8>, BlobError> {
     let root = hash_of(&root)?;
     super::blocking(move || store.get_output_sync(&root)).await
@@ -96,6 +113,7 @@ pub fn router(store: LocalStore, max_body: usize) -> Router {
         .route("/blobs/{hash}", get(get_blob).put(put_blob))
         .route("/outputs/{root}", get(get_output).put(put_output))
         .route("/outputs/{root}/chunks/{index}", get(get_chunk))
+        .route("/batches/{root}", get(get_batch).put(put_batch))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(store)

@@ -300,6 +300,19 @@ impl Chain {
         decode_message_return(&dry.data)
     }
 
+    /// Reads the raw value a contract stores under `key` (pallet-revive's variable-length
+    /// keys, as ink! mappings use them), `None` if nothing is stored.
+    pub async fn storage(&self, contract: H160, key: &[u8]) -> Result<Option<Vec<u8>>, ChainError> {
+        storage(&self.client, contract, key).await
+    }
+
+    /// A contract's balance in contract units (18 decimals).
+    pub async fn contract_balance(&self, contract: H160) -> Result<u128, ChainError> {
+        let bytes = self.client.runtime_api().at_latest().await?.call_raw("ReviveApi_balance", Some(&contract.encode())).await?;
+        let b = primitive_types::U256::decode(&mut &bytes[..]).map_err(|source| ChainError::Decode { what: "balance", source })?;
+        u128::try_from(b).map_err(|_| ChainError::Unexpected(format!("contract balance {b} exceeds u128")))
+    }
+
     /// Calls a message in a signed extrinsic, after a dry-run that fixes gas and deposit.
     ///
     /// The dry-run sees the state before the transaction's block; another transaction in
@@ -510,6 +523,21 @@ pub async fn free_balance(client: &OnlineClient<Config>, account: &AccountId32) 
         .and_then(|d| d.at("free"))
         .and_then(|f| f.as_u128())
         .ok_or_else(|| ChainError::Unexpected("System.Account has no data.free".into()))
+}
+
+/// Reads the raw value `contract` stores under `key` at the latest block (see
+/// [`Chain::storage`]); for readers without a signing key.
+pub async fn storage(client: &OnlineClient<Config>, contract: H160, key: &[u8]) -> Result<Option<Vec<u8>>, ChainError> {
+    let params = (contract, key.to_vec()).encode();
+    let bytes = client.runtime_api().at_latest().await?.call_raw("ReviveApi_get_storage_var_key", Some(&params)).await?;
+    match bytes.split_first() {
+        Some((0, mut ok)) => Option::<Vec<u8>>::decode(&mut ok).map_err(|source| ChainError::Decode { what: "storage value", source }),
+        Some((1, err)) => Err(ChainError::Unexpected(format!(
+            "contract storage of {contract:?} not readable (ContractAccessError 0x{})",
+            hex::encode(err)
+        ))),
+        _ => Err(ChainError::Unexpected("malformed storage read result".into())),
+    }
 }
 
 /// Decodes an ink! message's output, `Result<R, LangError>`.

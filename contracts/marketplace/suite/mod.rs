@@ -7,7 +7,7 @@
 //! and every job's own figures and compares them with the contract's totals, the balance,
 //! the locks and the sampling tree (so a bug that keeps the totals consistent but moves
 //! one party's money to another cannot hide).
-use crate::marketplace::Marketplace;
+use crate::marketplace::{Marketplace, Result};
 use capacloud_types::hash::{HostSha256 as H, Sha256};
 use capacloud_types::*;
 use ink::env::test;

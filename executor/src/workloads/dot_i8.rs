@@ -80,6 +80,7 @@ impl Workload for DotI8Layer {
             uniform: Some((BINDING_PARAMS, uniform_block(&[rows, cols / 4, 0, 0]))),
             output: (BINDING_Y, u64::from(rows) * 4),
             work_units: work_units(u128::from(rows) * u128::from(cols)),
+            passes: Vec::new(),
         }
     }
 

@@ -82,6 +82,7 @@ impl Workload for Mandelbrot {
             uniform: Some((BINDING_PARAMS, uniform_block(&[w, h, self.max_iter, 0]))),
             output: (BINDING_ITERS, u64::from(w) * u64::from(h) * 4),
             work_units: work_units(u128::from(w) * u128::from(h) * u128::from(self.max_iter)),
+            passes: Vec::new(),
         }
     }
 

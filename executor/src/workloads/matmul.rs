@@ -139,6 +139,7 @@ impl Workload for Matmul {
             uniform: Some((BINDING_PARAMS, uniform_block(&[n, 0, 0, 0]))),
             output: (BINDING_C, n64 * n64 * 4),
             work_units: work_units(u128::from(n64).pow(3)),
+            passes: Vec::new(),
         }
     }
 

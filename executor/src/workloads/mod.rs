@@ -11,23 +11,37 @@
 //!   parameters are one `var<uniform>` struct of `u32`s whose size is a multiple of 16 bytes;
 //! - all data is little-endian `u32`/`i32` words, byte data is packed 4 bytes per word
 //!   (byte 0 of the buffer is the low byte of word 0);
-//! - every kernel's entry point is `main`.
+//! - every kernel's (first) entry point is `main`; multi-pass jobs ([`Prepared::passes`],
+//!   spec format version 2) name their further entry points and give each pass its own
+//!   parameter block in place of the uniform's.
 //!
-//! The workloads: [`matmul`] (tiled wrapping `u32` matrix multiply), [`sha256`] (batched
-//! SHA-256 of 64-byte messages), [`mandelbrot`] (Q4.28 fixed-point escape times) and
-//! [`dot_i8`] (int8 matrix-vector product with `dot4I8Packed`).
+//! The workloads: [`matmul`] (tiled wrapping `u32` matrix multiply), [`sha256`](mod@sha256) (batched
+//! SHA-256 of 64-byte messages), [`mandelbrot`] (Q4.28 fixed-point escape times),
+//! [`dot_i8`] (int8 matrix-vector product with `dot4I8Packed`), and the zero-knowledge proving
+//! kernels over the BabyBear field ([`babybear`]): [`ntt`] (batched NTT / inverse NTT / coset
+//! LDE, equal to Plonky3's `p3-dft`) and [`poseidon2`] (Poseidon2 permutations, leaf hashing
+//! and whole Merkle trees, equal to Plonky3's `p3-merkle-tree`).
 
+pub mod babybear;
 pub mod dot_i8;
 pub mod mandelbrot;
 pub mod matmul;
+pub mod ntt;
+pub mod poseidon2;
 pub mod sha256;
 
+pub use babybear::InputError;
 pub use dot_i8::DotI8Layer;
 pub use mandelbrot::Mandelbrot;
 pub use matmul::Matmul;
+pub use ntt::{NttBabyBear, NttOp, NttParams, Order};
+pub use poseidon2::{Poseidon2Job, Poseidon2Mode};
 pub use sha256::Sha256Batch;
 
-use crate::spec::{sha256, Binding, BindingKind, Determinism, InputRef, JobSpec, FORMAT_VERSION};
+use crate::spec::{
+    sha256, Binding, BindingKind, Determinism, InputRef, JobSpec, Pass, PassUniform, FORMAT_VERSION,
+    MULTI_PASS_VERSION,
+};
 use std::collections::BTreeMap;
 
 /// A WGSL compute kernel: its source and the entry point to run.
@@ -58,6 +72,21 @@ pub struct Prepared {
     pub output: (u32, u64),
     /// Abstract work units of this job (used for pricing), documented per workload.
     pub work_units: u64,
+    /// Further dispatches after the first, in order, on the same buffers (empty for a
+    /// single-pass job). Makes [`Prepared::to_job`] a format version 2 spec.
+    pub passes: Vec<PreparedPass>,
+}
+
+/// One further dispatch of a multi-pass job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedPass {
+    /// The entry point in the job's [`Kernel::wgsl`].
+    pub entry_point: &'static str,
+    /// Number of workgroups to dispatch in x, y and z.
+    pub workgroups: [u32; 3],
+    /// This pass's parameter block, replacing [`Prepared::uniform`]'s bytes for this dispatch
+    /// (same length); `None` keeps them.
+    pub uniform: Option<Vec<u8>>,
 }
 
 impl Prepared {
@@ -101,14 +130,29 @@ impl Prepared {
             bindings.push(Binding { binding: *binding, kind: BindingKind::Uniform { data: data.clone() } });
         }
         bindings.sort_by_key(|b| b.binding);
+        let uniform_binding = self.uniform.as_ref().map(|(b, _)| *b);
+        let passes: Vec<Pass> = self
+            .passes
+            .iter()
+            .map(|p| Pass {
+                entry_point: p.entry_point.to_string(),
+                workgroups: p.workgroups,
+                uniform: p.uniform.as_ref().map(|data| PassUniform {
+                    // A replacement without a declared uniform is refused by the spec check.
+                    binding: uniform_binding.unwrap_or(u32::MAX),
+                    data: data.clone(),
+                }),
+            })
+            .collect();
         let spec = JobSpec {
-            version: FORMAT_VERSION,
+            version: if passes.is_empty() { FORMAT_VERSION } else { MULTI_PASS_VERSION },
             wgsl: self.kernel.wgsl.to_string(),
             entry_point: self.kernel.entry_point.to_string(),
             workgroups: self.workgroups,
             bindings,
             work_units: self.work_units.max(1),
             determinism: Determinism::Exact,
+            passes,
         };
         (spec, inputs)
     }
@@ -160,10 +204,28 @@ pub trait Workload: Send + Sync {
     /// The exact output bytes the GPU must produce for `prepared` (computed from its buffers and
     /// uniform block, not from `self`'s fields). Panics if `prepared` is not a job of this workload.
     fn cpu_reference(&self, prepared: &Prepared) -> Vec<u8>;
+    /// Checks `prepared`'s parameters and input data before the job is signed and submitted
+    /// (e.g. field elements in range for the BabyBear workloads). The default accepts every
+    /// job: the other workloads' inputs are arbitrary bytes.
+    ///
+    /// # Errors
+    /// An [`InputError`] naming the first problem found.
+    fn validate(&self, prepared: &Prepared) -> Result<(), InputError> {
+        let _ = prepared;
+        Ok(())
+    }
 }
 
 /// The names accepted by [`by_name`].
-pub const NAMES: &[&str] = &["matmul", "sha256", "mandelbrot", "dot-i8"];
+pub const NAMES: &[&str] = &[
+    "matmul",
+    "sha256",
+    "mandelbrot",
+    "dot-i8",
+    "ntt-babybear",
+    "poseidon2-hash",
+    "poseidon2-merkle",
+];
 
 /// A workload by name, scaled by `size`, with inputs generated from `seed`.
 ///
@@ -174,6 +236,14 @@ pub const NAMES: &[&str] = &["matmul", "sha256", "mandelbrot", "dot-i8"];
 ///   which keeps pixels square for the 3.5 × 2.5 view, and `max_iter` is 512 (`seed` is unused);
 /// - `"dot-i8"`: the number of rows (at least 1); the number of columns is `size` rounded up
 ///   to a multiple of 4 (at least 4).
+/// - `"ntt-babybear"`: the number of rows `n` of a forward NTT (natural order in and out) of
+///   [`ntt::DEFAULT_COLUMNS`] columns, rounded up to a power of two and clamped to
+///   2^[`ntt::MIN_LOG_N`]..=2^[`ntt::MAX_LOG_N`];
+/// - `"poseidon2-hash"`: the number of leaves (at least 1, at most [`poseidon2::MAX_LEAVES`]),
+///   each [`poseidon2::DEFAULT_LEAF_WIDTH`] field elements, hashed to 8-element digests;
+/// - `"poseidon2-merkle"`: the number of leaves of a whole Merkle tree, rounded up to a power
+///   of two (at most [`poseidon2::MAX_LEAVES`]), each [`poseidon2::DEFAULT_LEAF_WIDTH`] field
+///   elements.
 ///
 /// Returns `None` for an unknown name.
 pub fn by_name(name: &str, size: u32, seed: u64) -> Option<Box<dyn Workload>> {
@@ -199,6 +269,23 @@ pub fn by_name(name: &str, size: u32, seed: u64) -> Option<Box<dyn Workload>> {
             let rows = size.max(1);
             let cols = size.clamp(4, u32::MAX - 3).div_ceil(4) * 4;
             Some(Box::new(DotI8Layer { rows, cols, seed }))
+        }
+        "ntt-babybear" => {
+            let log_n = size.max(1).next_power_of_two().trailing_zeros().clamp(ntt::MIN_LOG_N, ntt::MAX_LOG_N);
+            let params = NttParams::forward(log_n, ntt::DEFAULT_COLUMNS);
+            NttBabyBear::seeded(params, seed).ok().map(|w| Box::new(w) as Box<dyn Workload>)
+        }
+        "poseidon2-hash" => {
+            let leaves = size.clamp(1, poseidon2::MAX_LEAVES);
+            Poseidon2Job::seeded(Poseidon2Mode::HashLeaves, leaves, poseidon2::DEFAULT_LEAF_WIDTH, seed)
+                .ok()
+                .map(|w| Box::new(w) as Box<dyn Workload>)
+        }
+        "poseidon2-merkle" => {
+            let leaves = size.clamp(1, poseidon2::MAX_LEAVES).next_power_of_two();
+            Poseidon2Job::seeded(Poseidon2Mode::MerkleTree, leaves, poseidon2::DEFAULT_LEAF_WIDTH, seed)
+                .ok()
+                .map(|w| Box::new(w) as Box<dyn Workload>)
         }
         _ => None,
     }
@@ -283,6 +370,20 @@ pub(crate) fn work_units(ops: u128) -> u64 {
     (ops >> 20).clamp(1, u128::from(u64::MAX)) as u64
 }
 
+/// Workgroups along x of every two-dimensional dispatch of the library's kernels; a power of two,
+/// so kernels may recover the linear workgroup index as `id.x + id.y * num_workgroups.x`.
+pub const DISPATCH_X: u32 = 32_768;
+
+/// The dispatch `[x, y, 1]` covering `workgroups` workgroups (at least one): up to
+/// [`DISPATCH_X`] along x, then rows of [`DISPATCH_X`] along y. The kernel skips linear indices
+/// at or past `workgroups`. `None` if even that exceeds 65,535 rows.
+pub(crate) fn dispatch_2d(workgroups: u64) -> Option<[u32; 3]> {
+    let total = workgroups.max(1);
+    let x = total.min(u64::from(DISPATCH_X));
+    let y = total.div_ceil(x);
+    (y <= 65_535).then_some([x as u32, y as u32, 1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +435,31 @@ mod tests {
             assert_eq!(p.kernel.entry_point, "main");
         }
         assert!(by_name("nope", 1, 0).is_none());
+    }
+
+    #[test]
+    fn dispatch_2d_covers_and_fits() {
+        assert_eq!(dispatch_2d(0), Some([1, 1, 1]));
+        assert_eq!(dispatch_2d(7), Some([7, 1, 1]));
+        assert_eq!(dispatch_2d(32_768), Some([32_768, 1, 1]));
+        assert_eq!(dispatch_2d(32_769), Some([32_768, 2, 1]));
+        assert_eq!(dispatch_2d(1 << 28), Some([32_768, 8192, 1]));
+        assert_eq!(dispatch_2d(32_768 * 65_536), None);
+    }
+
+    #[test]
+    fn multi_pass_job_is_version_2() {
+        let w = by_name("poseidon2-merkle", 64, 1).unwrap();
+        let p = w.prepare();
+        assert!(!p.passes.is_empty());
+        let (spec, _) = p.to_job();
+        assert_eq!(spec.version, MULTI_PASS_VERSION);
+        assert_eq!(spec.passes.len(), p.passes.len());
+        assert_eq!(spec.check(&crate::spec::SpecLimits::default()), Ok(()));
+        assert_eq!(crate::exec::check_spec(&spec, &crate::spec::SpecLimits::default()).map_err(|e| e.to_string()), Ok(()));
+        let (single, _) = Matmul { n: 64, seed: 1 }.prepare().to_job();
+        assert_eq!(single.version, FORMAT_VERSION);
+        assert!(single.passes.is_empty());
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl Workload for Sha256Batch {
             uniform: Some((BINDING_PARAMS, uniform_block(&[count, 0, 0, 0]))),
             output: (BINDING_DIGESTS, u64::from(count) * DIGEST_BYTES as u64),
             work_units: work_units(u128::from(count) << 10),
+            passes: Vec::new(),
         }
     }
 
