@@ -32,12 +32,14 @@ pub struct Deploy {
     pub epoch_blocks: u32,
     /// Blocks between `set_params` and the new parameters applying to new jobs.
     pub params_delay: u32,
+    /// The parameters in force from the start.
+    pub params: Params,
 }
 
 impl Default for Deploy {
-    /// A day of 6 s blocks per epoch, an hour's delay.
+    /// A day of 6 s blocks per epoch, an hour's delay, the default parameters.
     fn default() -> Self {
-        Self { epoch_blocks: 14_400, params_delay: 600 }
+        Self { epoch_blocks: 14_400, params_delay: 600, params: Params::default() }
     }
 }
 
@@ -50,7 +52,7 @@ pub struct Marketplace<'a> {
 impl<'a> Marketplace<'a> {
     /// Uploads `code` and runs the `new` constructor; the signer becomes the admin.
     pub async fn deploy(chain: &'a Chain, code: &[u8], args: Deploy) -> Result<(Self, Deployment), ChainError> {
-        let data = abi::call_data(msg::NEW, &(args.epoch_blocks, args.params_delay));
+        let data = abi::call_data(msg::NEW, &(args.epoch_blocks, args.params_delay, args.params));
         let deployment = chain.instantiate(code, &data, 0, None).await?;
         Ok((Self { chain, address: deployment.address }, deployment))
     }

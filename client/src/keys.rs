@@ -45,8 +45,8 @@ pub enum KeyError {
     Random(String),
 }
 
-/// A loaded key and a secret derived from its material, from which a worker derives its
-/// result salts (stable across restarts, unknown to others).
+/// A loaded key and a secret derived from its secret key, from which a worker derives its
+/// result salts (stable across restarts and key sources, unknown to others).
 pub struct Key {
     pub pair: Keypair,
     pub salt_secret: [u8; 32],
@@ -64,12 +64,14 @@ impl Key {
     }
 }
 
-fn salt_secret(material: &[&[u8]]) -> [u8; 32] {
+/// The salt secret of a key: the public key of its hard-derived child `//capacloud-salt`.
+/// Hard derivation needs the secret key, so nobody else can compute it, and it depends on
+/// the secret key alone: the same key loaded from a URI, a phrase or a JSON export gives the
+/// same salts (a worker can switch key sources between its commitment and its reveal).
+fn salt_secret(pair: &Keypair) -> [u8; 32] {
+    let child = pair.derive([subxt_signer::DeriveJunction::hard("capacloud-salt")]);
     let mut v = b"capacloud-salt".to_vec();
-    for m in material {
-        v.extend_from_slice(&(m.len() as u64).to_le_bytes());
-        v.extend_from_slice(m);
-    }
+    v.extend_from_slice(&child.public_key().0);
     crate::blob::sha256(&v)
 }
 
@@ -80,7 +82,7 @@ fn salt_secret(material: &[&[u8]]) -> [u8; 32] {
 pub fn from_suri(suri: &str) -> Result<Key, KeyError> {
     let uri = SecretUri::from_str(suri).map_err(|e| KeyError::BadSecret(e.to_string()))?;
     let pair = Keypair::from_uri(&uri).map_err(|e| KeyError::BadSecret(e.to_string()))?;
-    Ok(Key { pair, salt_secret: salt_secret(&[suri.as_bytes()]) })
+    Ok(Key { salt_secret: salt_secret(&pair), pair })
 }
 
 /// A key from a polkadot.js JSON export. The password is `password`, else
@@ -103,7 +105,7 @@ fn from_json(json: &str, path: &Path, password: Option<&str>) -> Result<Key, Key
     };
     let pair = subxt_signer::polkadot_js_compat::decrypt_json(json, &password)
         .map_err(|e| KeyError::Json { path: path.into(), reason: e.to_string() })?;
-    Ok(Key { pair, salt_secret: salt_secret(&[json.as_bytes(), password.as_bytes()]) })
+    Ok(Key { salt_secret: salt_secret(&pair), pair })
 }
 
 /// The key named on a command line: exactly one of a secret URI and a key file.
@@ -170,6 +172,7 @@ mod tests {
         let from_uri = from_suri("//Alice").unwrap();
         assert_eq!(from_json.account(), from_uri.account());
         assert_eq!(from_json.h160(), from_uri.h160());
+        assert_eq!(from_json.salt_secret, from_uri.salt_secret, "salts follow the secret key, not its source");
         assert_eq!(from_json.account().to_string(), "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
         assert!(matches!(from_json_file(&file, Some("wrong")), Err(KeyError::Json { .. })));
 

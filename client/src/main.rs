@@ -34,6 +34,44 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Protocol parameters given on the command line; unspecified fields keep a base value.
+#[derive(clap::Args, Debug)]
+struct ParamFlags {
+    #[arg(long)]
+    protocol_fee_bps: Option<u16>,
+    #[arg(long)]
+    verifier_fee_bps: Option<u16>,
+    #[arg(long)]
+    default_check_rate_bps: Option<u16>,
+    #[arg(long)]
+    bid_window: Option<u32>,
+    #[arg(long)]
+    accept_window: Option<u32>,
+    #[arg(long)]
+    reveal_window: Option<u32>,
+    #[arg(long)]
+    unstake_cooldown: Option<u32>,
+    /// Least stake, lock and bond, in contract units.
+    #[arg(long)]
+    min_stake: Option<u128>,
+}
+
+impl ParamFlags {
+    /// `base` with the given fields replaced.
+    fn apply(&self, base: Params) -> Params {
+        Params {
+            protocol_fee_bps: self.protocol_fee_bps.unwrap_or(base.protocol_fee_bps),
+            verifier_fee_bps: self.verifier_fee_bps.unwrap_or(base.verifier_fee_bps),
+            default_check_rate_bps: self.default_check_rate_bps.unwrap_or(base.default_check_rate_bps),
+            min_stake: self.min_stake.unwrap_or(base.min_stake),
+            accept_window: self.accept_window.unwrap_or(base.accept_window),
+            bid_window: self.bid_window.unwrap_or(base.bid_window),
+            reveal_window: self.reveal_window.unwrap_or(base.reveal_window),
+            unstake_cooldown: self.unstake_cooldown.unwrap_or(base.unstake_cooldown),
+        }
+    }
+}
+
 // Parsed once per process: the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
@@ -49,6 +87,9 @@ enum Cmd {
         /// Blocks before a parameter change applies to new jobs.
         #[arg(long, default_value_t = 600)]
         params_delay: u32,
+        /// The parameters in force from the start; unspecified fields take their defaults.
+        #[command(flatten)]
+        params: ParamFlags,
     },
     /// Show the marketplace's protocol parameters.
     Params {
@@ -59,23 +100,8 @@ enum Cmd {
     SetParams {
         #[arg(long, env = "CAPACLOUD_CONTRACT")]
         contract: String,
-        #[arg(long)]
-        protocol_fee_bps: Option<u16>,
-        #[arg(long)]
-        verifier_fee_bps: Option<u16>,
-        #[arg(long)]
-        default_check_rate_bps: Option<u16>,
-        #[arg(long)]
-        bid_window: Option<u32>,
-        #[arg(long)]
-        accept_window: Option<u32>,
-        #[arg(long)]
-        reveal_window: Option<u32>,
-        #[arg(long)]
-        unstake_cooldown: Option<u32>,
-        /// Least stake, lock and bond, in contract units.
-        #[arg(long)]
-        min_stake: Option<u128>,
+        #[command(flatten)]
+        params: ParamFlags,
     },
     /// Key utilities.
     Keys {
@@ -624,10 +650,10 @@ async fn run(cli: Cli) -> Result<Output> {
     };
     let chain = Chain::connect(&cli.url, signer).await.map_err(classify)?;
     match cli.cmd {
-        Cmd::Deploy { epoch_blocks, params_delay, .. } => {
+        Cmd::Deploy { epoch_blocks, params_delay, params, .. } => {
             let code = code.expect("read above");
-            let (_, deployment) =
-                Marketplace::deploy(&chain, &code, contract::Deploy { epoch_blocks, params_delay }).await.map_err(classify)?;
+            let args = contract::Deploy { epoch_blocks, params_delay, params: params.apply(Params::default()) };
+            let (_, deployment) = Marketplace::deploy(&chain, &code, args).await.map_err(classify)?;
             Ok(Output::Deployed { deployment })
         }
         Cmd::Params { .. } => {
@@ -636,29 +662,11 @@ async fn run(cli: Cli) -> Result<Output> {
             let st = m.state().await.map_err(classify)?;
             Ok(Output::Params { contract: m.address(), admin: st.admin, params: st.params_at(now) })
         }
-        Cmd::SetParams {
-            protocol_fee_bps,
-            verifier_fee_bps,
-            default_check_rate_bps,
-            bid_window,
-            accept_window,
-            reveal_window,
-            unstake_cooldown,
-            min_stake,
-            ..
-        } => {
+        Cmd::SetParams { params, .. } => {
             let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
             let now = chain.finalized_number().await.map_err(classify)?;
-            let mut p = m.params(now).await.map_err(classify)?;
-            p.min_stake = min_stake.unwrap_or(p.min_stake);
-            p.protocol_fee_bps = protocol_fee_bps.unwrap_or(p.protocol_fee_bps);
-            p.verifier_fee_bps = verifier_fee_bps.unwrap_or(p.verifier_fee_bps);
-            p.default_check_rate_bps = default_check_rate_bps.unwrap_or(p.default_check_rate_bps);
-            p.bid_window = bid_window.unwrap_or(p.bid_window);
-            p.accept_window = accept_window.unwrap_or(p.accept_window);
-            p.reveal_window = reveal_window.unwrap_or(p.reveal_window);
-            p.unstake_cooldown = unstake_cooldown.unwrap_or(p.unstake_cooldown);
-            let receipt = m.set_params(p).await.map_err(classify)?;
+            let current = m.params(now).await.map_err(classify)?;
+            let receipt = m.set_params(params.apply(current)).await.map_err(classify)?;
             Ok(Output::Called { receipt })
         }
         Cmd::Keys { .. } | Cmd::Blobs { .. } => unreachable!("handled by run_offline"),

@@ -188,18 +188,26 @@ mod marketplace {
     impl Marketplace {
         // ------------------------------------------------------------ constructor
 
-        /// Creates the marketplace with the caller as admin and default parameters.
+        /// Creates the marketplace with the caller as admin and `params` in force.
         /// `epoch_blocks` is the stake-snapshot epoch (it bounds how long a job may take, see
         /// `econ::max_compute_blocks`); `params_delay` the blocks before a parameter change
         /// applies to new jobs.
+        ///
+        /// # Errors
+        /// [`Error::ParamOutOfBounds`] if a field of `params` is outside its bound or the
+        /// epoch is too short for any compute window under them (`econ::max_compute_blocks`
+        /// below [`MIN_WINDOW_BLOCKS`]).
         #[ink(constructor)]
-        pub fn new(epoch_blocks: u32, params_delay: u32) -> Self {
-            Self {
+        pub fn new(epoch_blocks: u32, params_delay: u32, params: Params) -> Result<Self> {
+            if !params.is_valid() || econ::max_compute_blocks(epoch_blocks, params.reveal_window) < MIN_WINDOW_BLOCKS {
+                return Err(Error::ParamOutOfBounds);
+            }
+            Ok(Self {
                 state: MarketState {
                     version: capacloud_types::INTERFACE_VERSION,
                     admin: Self::env().caller(),
                     pending_admin: None,
-                    params: Params::default(),
+                    params,
                     pending_params: None,
                     totals: Accounting::default(),
                     epoch_blocks: epoch_blocks.max(1),
@@ -221,7 +229,7 @@ mod marketplace {
                 drawn: Mapping::default(),
                 withdrawable: Mapping::default(),
                 price_index: Mapping::default(),
-            }
+            })
         }
 
         // ------------------------------------------------------------ admin

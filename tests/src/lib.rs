@@ -8,6 +8,8 @@
 //! `make contract`. When one is missing the test fails under CI (`CI` set) and is skipped
 //! with a printed reason elsewhere.
 
+pub mod drive;
+
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -215,19 +217,17 @@ pub fn gpu_or_skip(test: &str) -> Option<std::sync::Arc<capacloud_executor::Gpu>
     }
 }
 
-/// An offer of a lavapipe worker (GPU class 2) at `price` contract units per work unit.
+/// An offer of a lavapipe worker (benchmark score 6: GPU class 2) at `price` contract units
+/// per work unit, serving at `endpoint`.
+pub fn lavapipe_offer_at(price: u128, endpoint: &str) -> capacloud_client::marketplace::OfferInput {
+    use capacloud_client::marketplace::{OfferInfo, OfferInput};
+    let info = OfferInfo { gpu_vendor: "Mesa".into(), gpu_model: "llvmpipe".into(), backend: "Vulkan lavapipe".into(), endpoint: endpoint.into() };
+    OfferInput { price_per_unit: price, max_units: 100_000, vram_mib: 4_096, benchmark_score: 6, info: codec::Encode::encode(&info) }
+}
+
+/// [`lavapipe_offer_at`] with a placeholder endpoint.
 pub fn lavapipe_offer(price: u128) -> capacloud_client::marketplace::OfferInput {
-    capacloud_client::marketplace::OfferInput {
-        gpu_vendor: "Mesa".into(),
-        gpu_model: "llvmpipe".into(),
-        vram_mib: 4_096,
-        backend: "Vulkan lavapipe".into(),
-        benchmark_score: 6,
-        gpu_class: 2,
-        price_per_unit: price,
-        max_units: 1_000,
-        endpoint: "http://127.0.0.1:7070".into(),
-    }
+    lavapipe_offer_at(price, "http://127.0.0.1:7070")
 }
 
 /// A worker configuration for tests: fast polling, default limits, no auto-withdraw, state
@@ -243,6 +243,8 @@ pub fn worker_config(offer_id: u64, price: u128, secret: u8, cheat: bool) -> cap
         withdraw_above: None,
         state_file: None,
         isolate: None,
+        max_job_bytes: 1 << 30,
+        fetch_timeout: std::time::Duration::from_secs(20),
     }
 }
 
@@ -282,21 +284,55 @@ pub async fn dev_chains(url: &str) -> [capacloud_client::chain::Chain; 6] {
     chains.try_into().unwrap_or_else(|_| unreachable!("six keys, six connections"))
 }
 
-/// Deploys the marketplace as `admin` with short windows (blocks) for tests.
+/// A connection for a worker (workers share theirs across tasks).
 ///
 /// # Panics
-/// When the deployment or `set_params` fails.
+/// When the node does not answer.
+pub async fn worker_chain(url: &str, key: subxt_signer::sr25519::Keypair) -> std::sync::Arc<capacloud_client::chain::Chain> {
+    std::sync::Arc::new(capacloud_client::chain::Chain::connect(url, key).await.expect("connect"))
+}
+
+/// The longest compute window test jobs ask for, in blocks.
+pub const TEST_MAX_COMPUTE: u32 = 20;
+
+/// The stake-snapshot epoch of a test market with reveal window `reveal`: the shortest that
+/// admits [`TEST_MAX_COMPUTE`]-block compute windows (see `econ::max_compute_blocks`), so
+/// that tests wait out as little as possible for stake to enter a snapshot.
+pub fn test_epoch(reveal: u32) -> u32 {
+    let draws = 2 * u32::from(capacloud_client::marketplace::MAX_DRAWS);
+    reveal * (1 + 2 * draws) + draws * TEST_MAX_COMPUTE
+}
+
+/// Deploys the marketplace as `admin` for tests: a [`test_epoch`]-block epoch, parameter
+/// changes applying at once, and short windows (blocks).
+///
+/// # Panics
+/// When the deployment fails.
 pub async fn deploy_fast<'a>(admin: &'a capacloud_client::chain::Chain, code: &[u8], accept_and_bid: u32, reveal: u32) -> capacloud_client::Marketplace<'a> {
+    use capacloud_client::contract::Deploy;
     use capacloud_client::marketplace::Params;
-    let (m, _) = capacloud_client::Marketplace::deploy(admin, code).await.expect("deploy");
-    let p = m.params().await.expect("params");
-    m.set_params(Params { accept_window: accept_and_bid, bid_window: accept_and_bid, reveal_window: reveal, unstake_cooldown: 4, ..p })
-        .await
-        .expect("set_params");
+    let epoch_blocks = test_epoch(reveal);
+    let params = Params { accept_window: accept_and_bid, bid_window: accept_and_bid, reveal_window: reveal, unstake_cooldown: 4, ..Params::default() };
+    let (m, _) = capacloud_client::Marketplace::deploy(admin, code, Deploy { epoch_blocks, params_delay: 0, params }).await.expect("deploy");
+    assert_eq!(capacloud_client::marketplace::econ::max_compute_blocks(epoch_blocks, reveal), TEST_MAX_COMPUTE);
     m
 }
 
-/// Registers `provider` with `stake` and lists `offer`; returns the offer id.
+/// Waits until the next stake-snapshot epoch has begun: stake bonded before now then
+/// counts in verifier draws.
+///
+/// # Panics
+/// When the chain stops answering.
+pub async fn next_epoch(m: &capacloud_client::Marketplace<'_>) {
+    let epoch = m.state().await.expect("state").epoch_blocks;
+    let now = m.chain().finalized_number().await.expect("height");
+    let target = (now / epoch + 1) * epoch;
+    while m.chain().finalized_number().await.expect("height") < target {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+/// Stakes `stake` for `provider` and lists `offer`; returns the offer id.
 ///
 /// # Panics
 /// When a call fails.
@@ -307,8 +343,8 @@ pub async fn provider_with_offer(
     offer: &capacloud_client::marketplace::OfferInput,
 ) -> u64 {
     let mp = m.with(provider);
-    mp.register_provider(stake).await.expect("register_provider");
-    mp.list_offer(offer).await.expect("list_offer").0
+    mp.stake(stake).await.expect("stake");
+    mp.list_offer(None, offer).await.expect("list_offer").0
 }
 
 /// A binary of this workspace (`capacloud`, `capacloud-worker`), built beside the test

@@ -1,26 +1,14 @@
 //! The foundation's end-to-end path on a real node: a wallet-signed upload and
-//! instantiation, a message call, a state read through a dry-run, and the contract's
-//! event decoded from the block — plus the refusals that must move no funds.
+//! instantiation, a message call, state read straight from contract storage, the block
+//! hash and SHA-256 host paths the contract depends on, and the contract's event decoded
+//! from the block — plus the refusals that must move no funds.
 
 use capacloud_client::chain::{Chain, ChainError};
-use capacloud_client::marketplace::{self as abi, event_sig, ContractError, Event, Params};
+use capacloud_client::contract::Deploy;
+use capacloud_client::marketplace::{self as abi, ContractError, Event, MarketEvent, MarketEventKind, Params, INTERFACE_VERSION};
 use capacloud_client::Marketplace;
 use capacloud_tests::{contract_artifacts, TestNode};
 use subxt_signer::sr25519::dev;
-
-fn default_params() -> Params {
-    // Must equal `Params::default()` in contracts/marketplace/lib.rs.
-    Params {
-        protocol_fee_bps: 200,
-        verifier_fee_bps: 300,
-        default_check_rate_bps: 1_000,
-        min_stake: 10u128.pow(18),
-        accept_window: 20,
-        bid_window: 10,
-        reveal_window: 20,
-        unstake_cooldown: 50,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_call_read_and_decode_events_on_a_real_node() {
@@ -32,50 +20,69 @@ async fn deploy_call_read_and_decode_events_on_a_real_node() {
     assert!(alice.is_mapped().await.unwrap(), "genesis pre-maps Alice for pallet-revive");
     let alice_before = alice.free_balance().await.unwrap();
 
+    // A market whose epoch cannot hold a compute window under its parameters (the
+    // defaults' 20-block reveal window in a 100-block epoch) is refused at the dry-run;
+    // nothing is paid.
+    match Marketplace::deploy(&alice, &art.code, Deploy { epoch_blocks: 100, params_delay: 5, params: Params::default() }).await {
+        Err(ChainError::Reverted { error: Some(ContractError::ParamOutOfBounds), .. }) => {}
+        Err(e) => panic!("expected ParamOutOfBounds, got {e:?}"),
+        Ok(_) => panic!("expected ParamOutOfBounds, got a deployment"),
+    }
+    assert_eq!(alice.free_balance().await.unwrap(), alice_before);
+
     // Upload + instantiate, gas and deposit from the dry-run.
-    let (m, dep) = Marketplace::deploy(&alice, &art.code).await.expect("deploy");
+    let initial = Params { reveal_window: 5, ..Params::default() };
+    let (m, dep) = Marketplace::deploy(&alice, &art.code, Deploy { epoch_blocks: 100, params_delay: 5, params: initial }).await.expect("deploy");
     let d = &dep.receipt.dry_run;
     assert!(d.gas_required.ref_time > 0 && d.gas_required.proof_size > 0, "{d:?}");
     let deploy_deposit = d.storage_deposit.charge_or_zero();
     assert!(deploy_deposit > 0, "instantiation stores code and state: {d:?}");
     assert!(dep.receipt.fee > 0);
     println!(
-        "deploy: block #{} gas ref_time {} proof_size {} deposit {} fee {}",
-        dep.receipt.block_number, d.gas_required.ref_time, d.gas_required.proof_size, deploy_deposit, dep.receipt.fee
+        "deploy: block #{} gas ref_time {} proof_size {} deposit {} fee {} code {} B",
+        dep.receipt.block_number,
+        d.gas_required.ref_time,
+        d.gas_required.proof_size,
+        deploy_deposit,
+        dep.receipt.fee,
+        art.code.len()
     );
 
-    // State read back through dry-runs.
-    assert_eq!(m.version().await.unwrap(), abi::INTERFACE_VERSION);
-    assert_eq!(m.admin().await.unwrap(), alice.address());
-    assert_eq!(m.params().await.unwrap(), default_params());
+    // State read straight from storage (no dry-run).
+    let st = m.state().await.unwrap();
+    assert_eq!(st.version, INTERFACE_VERSION);
+    assert_eq!(st.admin, alice.address());
+    assert_eq!((st.epoch_blocks, st.params_delay), (100, 5));
+    assert_eq!(st.params, initial);
+    assert_eq!(m.balance_check().await.unwrap(), (0, 0));
+    assert!(Marketplace::at(&alice, m.address()).await.is_ok(), "the interface version matches");
 
     // An indexer (the worker's follower) watching finalized blocks.
     let (tx, mut rx) = tokio::sync::mpsc::channel(8);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let follower = tokio::spawn(capacloud_worker::follow::follow(
-        alice.client().clone(),
-        m.address(),
-        tx,
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let follower = tokio::spawn(capacloud_worker::follow::follow(alice.client().clone(), m.address(), tx, async move {
+        let _ = stop_rx.await;
+    }));
 
-    // A signed message call that changes state and emits an event.
-    let new = Params { protocol_fee_bps: 150, bid_window: 7, ..default_params() };
+    // A signed message call that changes state and emits an event: the change is
+    // scheduled `params_delay` blocks ahead, for new jobs only.
+    let new = Params { protocol_fee_bps: 150, bid_window: 7, ..initial };
     let r = m.set_params(new).await.expect("set_params");
     println!(
         "set_params: block #{} gas ref_time {} proof_size {} deposit {:?} fee {}",
         r.block_number, r.dry_run.gas_required.ref_time, r.dry_run.gas_required.proof_size, r.dry_run.storage_deposit, r.fee
     );
-    assert_eq!(m.params().await.unwrap(), new);
-    let expected = Event::ParamsUpdated { admin: alice.address(), params: new };
+    let st = m.state().await.unwrap();
+    let effective_at = st.pending_params.expect("scheduled").1;
+    assert!(effective_at >= r.block_number + 5 - 1 && effective_at <= r.block_number + 5, "{effective_at} vs block {}", r.block_number);
+    assert_eq!(st.params_at(effective_at - 1), initial);
+    assert_eq!(st.params_at(effective_at), new);
+    let expected = Event::Market(MarketEvent { kind: MarketEventKind::ParamsScheduled { params: new, effective_at } });
     assert_eq!(r.events.len(), 1, "{:?}", r.events);
     let ev = &r.events[0];
     assert_eq!(ev.contract, m.address());
     assert_eq!(ev.decoded.as_ref(), Some(&expected));
-    assert_eq!(ev.topics[0], abi::signature_topic(event_sig::PARAMS_UPDATED));
-    assert_eq!(ev.topics[1], abi::field_topic(&alice.address()));
+    assert_eq!(ev.topics[0], abi::signature_topic(abi::signature::MARKET));
 
     // The same event read from the block, and seen by the follower.
     let in_block = alice.contract_events_at(r.block_hash).await.unwrap();
@@ -109,7 +116,6 @@ async fn deploy_call_read_and_decode_events_on_a_real_node() {
     }
     assert_eq!(bob.free_balance().await.unwrap(), bob_before);
     assert_eq!(alice.free_balance().await.unwrap(), alice_after);
-    assert_eq!(m.params().await.unwrap(), new);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,6 +132,8 @@ async fn unmapped_account_is_mapped_automatically_once() {
     assert!(!c.ensure_mapped().await.unwrap(), "second call is a no-op");
 }
 
+/// Every selector, event signature and storage key the client uses is the built
+/// contract's: the guard that `capacloud-types` and the contract agree.
 #[test]
 fn abi_matches_contract_metadata() {
     let Some(art) = contract_artifacts("abi_matches_contract_metadata") else { return };
@@ -140,12 +148,39 @@ fn abi_matches_contract_metadata() {
         let want = format!("0x{}", hex::encode(abi::selector(label)));
         assert_eq!(e["selector"].as_str(), Some(want.as_str()), "selector of {label}");
     }
+    let sigs = [abi::signature::JOB, abi::signature::VERIFIER, abi::signature::ACCOUNT, abi::signature::MARKET];
     let events = spec["events"].as_array().expect("metadata lists events");
-    assert_eq!(events.len(), event_sig::ALL.len(), "client covers every event");
-    for sig in event_sig::ALL {
+    assert_eq!(events.len(), sigs.len(), "client covers every event");
+    for sig in sigs {
         let label = sig.split('(').next().unwrap();
         let e = events.iter().find(|e| e["label"] == label).unwrap_or_else(|| panic!("{label} in metadata"));
         let want = format!("{:?}", abi::signature_topic(sig));
         assert_eq!(e["signature_topic"].as_str(), Some(want.as_str()), "topic of {label}");
+    }
+    // The storage layout: the root value at key 0 and every mapping at its manual key
+    // (ink! writes a key as the hex of its little-endian bytes).
+    use abi::keys;
+    let root = &art.metadata["storage"]["root"];
+    assert_eq!(root["root_key"].as_str(), Some("0x00000000"), "the root value at key 0");
+    let fields = root["layout"]["struct"]["fields"].as_array().expect("the storage struct's fields");
+    let expected = [
+        ("providers", keys::PROVIDERS),
+        ("slot_owner", keys::SLOT_OWNER),
+        ("free_slots", keys::FREE_SLOTS),
+        ("tree", keys::TREE),
+        ("offers", keys::OFFERS),
+        ("jobs", keys::JOBS),
+        ("inputs", keys::INPUTS),
+        ("verifiers", keys::VERIFIERS),
+        ("drawn", keys::DRAWN),
+        ("withdrawable", keys::WITHDRAWABLE),
+        ("price_index", keys::PRICE_INDEX),
+    ];
+    assert_eq!(fields.len(), expected.len() + 1, "one packed root value and the mappings");
+    assert_eq!(fields[0]["name"], "state", "the root value is the MarketState");
+    for (name, key) in expected {
+        let f = fields.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{name} in the storage layout"));
+        let want = format!("0x{}", hex::encode(key.to_le_bytes()));
+        assert_eq!(f["layout"]["root"]["root_key"].as_str(), Some(want.as_str()), "storage key of {name}");
     }
 }

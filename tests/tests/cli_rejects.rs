@@ -20,7 +20,7 @@ async fn bad_jobs_are_refused_before_anything_is_signed() {
     let Some(node) = TestNode::start(test) else { return };
     let alice = Chain::connect(&node.url(), dev::alice()).await.unwrap();
     let dave = Chain::connect(&node.url(), dev::dave()).await.unwrap();
-    let (m, _) = Marketplace::deploy(&alice, &art.code).await.unwrap();
+    let (m, _) = Marketplace::deploy(&alice, &art.code, capacloud_client::contract::Deploy::default()).await.unwrap();
     let contract = format!("{:?}", m.address());
     let before = dave.free_balance().await.unwrap();
 
@@ -71,6 +71,32 @@ async fn bad_jobs_are_refused_before_anything_is_signed() {
     let (code, err) = run(&["--workload", "fft"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("unknown workload `fft`"), "{err}");
+
+    // Batches: a task count for a library workload, a directory for custom WGSL.
+    let (code, err) = run(&["--workload", "sha256", "--tasks", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("0 tasks"), "{err}");
+    let (code, err) = run(&["--workload", "sha256", "--tasks", "5000"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("5000 tasks"), "{err}");
+    let (code, err) = run(&["--workload", "sha256", "--tasks", "/no/such/dir"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("task count"), "{err}");
+    // A task directory whose tasks disagree on their inputs' lengths.
+    let tasks = dir.path().join("tasks");
+    for (t, len) in [("a", 16usize), ("b", 20)] {
+        std::fs::create_dir_all(tasks.join(t)).unwrap();
+        std::fs::write(tasks.join(t).join("1.bin"), vec![0u8; len]).unwrap();
+    }
+    let reader = write(
+        "reader.wgsl",
+        "@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n\
+         @group(0) @binding(1) var<storage, read> inp: array<u32>;\n\
+         @compute @workgroup_size(1)\nfn main() { out[0] = inp[0]; }\n",
+    );
+    let (code, err) = run(&["--wgsl", reader.to_str().unwrap(), "--output", "0=16", "--tasks", tasks.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("task 1"), "{err}");
 
     // A valid job that the contract refuses: a direct hire of an offer that does not exist.
     let (code, err) = run(&["--wgsl", good.to_str().unwrap(), "--output", "0=16", "--offer", "99"]);

@@ -40,6 +40,7 @@ async fn isolated_kernels_match_and_their_failures_stay_in_the_child() {
         bindings: vec![Binding { binding: 0, kind: BindingKind::Output { len: 8 } }],
         work_units: 1,
         determinism: Determinism::Exact,
+        passes: vec![],
     };
     let short = ExecLimits { timeout: Duration::from_secs(2), ..ExecLimits::default() };
     match isolate::execute(&exe, &runaway, &BTreeMap::new(), &short, isolate::STARTUP_GRACE).await {
@@ -53,8 +54,23 @@ async fn isolated_kernels_match_and_their_failures_stay_in_the_child() {
     let (again, _) = isolate::execute(&exe, &spec, &inputs, &limits, isolate::STARTUP_GRACE).await.unwrap();
     assert_eq!(merkle::commit(&again, merkle::DEFAULT_CHUNK).root, reference);
 
-    // A child that hangs without ever reporting is killed at limit + grace.
+    // A child starts with a cleared environment: the daemon's secrets do not reach renter
+    // kernels. (A stand-in child records its environment.)
     let dir = tempfile::tempdir().unwrap();
+    let envdump = dir.path().join("env.sh");
+    std::fs::write(&envdump, format!("#!/bin/sh
+env > {}/env
+exit 3
+", dir.path().display())).unwrap();
+    std::fs::set_permissions(&envdump, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // SAFETY: set before any child is spawned from this test; no other thread reads it.
+    unsafe { std::env::set_var("CAPACLOUD_SURI", "//SecretTestKey") };
+    let _ = isolate::execute(&envdump, &spec, &inputs, &limits, isolate::STARTUP_GRACE).await;
+    let env = std::fs::read_to_string(dir.path().join("env")).unwrap();
+    assert!(!env.contains("SecretTestKey") && !env.contains("CAPACLOUD_SURI"), "the child saw the key:\n{env}");
+    assert!(env.lines().all(|l| isolate::PASSED_ENV.iter().any(|k| l.starts_with(&format!("{k}="))) || l.starts_with("PWD=") || l.starts_with("SHLVL=") || l.starts_with("_=")), "{env}");
+
+    // A child that hangs without ever reporting is killed at limit + grace.
     let hang = dir.path().join("hang.sh");
     std::fs::write(&hang, format!("#!/bin/sh\necho $$ > {}/pid\nexec sleep 600\n", dir.path().display())).unwrap();
     std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

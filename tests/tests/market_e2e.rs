@@ -1,19 +1,21 @@
-//! The marketplace on a real node: a full checked job with an honest provider and verifier
-//! (payouts exact to the unit, and to the planck once withdrawn), an unchecked job, a cheating
-//! provider slashed with the renter compensated, a silent provider refunded after its
-//! deadline, and a silent verifier replaced. The money invariant is checked after every
-//! transaction; the gas of every message is printed for BENCHMARKS.md.
+//! The marketplace on a real node, driven message by message: an unchecked job, a checked
+//! job with an honest provider and verifier, a batch of 100 tasks with a sampled check, a
+//! provider cheating on one task of a batch slashed through a dispute, a provider that
+//! lets its job time out; and the two adversaries the spec names, a griefing renter that
+//! withholds its inputs and a Sybil that piles up stake after a commitment to steer the
+//! draw. Payouts are checked to the unit, the money invariant after every transaction, and
+//! the gas of every message is printed for BENCHMARKS.md.
 
-use capacloud_client::chain::{self, Chain, Receipt};
+use capacloud_client::chain::{Chain, Receipt};
 use capacloud_client::marketplace::*;
 use capacloud_client::Marketplace;
-use capacloud_tests::{contract_artifacts, TestNode};
+use capacloud_tests::drive::*;
+use capacloud_tests::{contract_artifacts, deploy_fast, lavapipe_offer, next_epoch, TestNode};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use subxt::utils::H160;
-use subxt_signer::sr25519::dev;
 
-const WND: Amount = 1_000_000_000_000_000_000;
+const WND: Amount = UNITS_PER_WND;
 const PRICE: Amount = WND / 100;
 const UNITS: u64 = 10;
 
@@ -24,11 +26,12 @@ type Cost = (u64, u64, u128, u128);
 static GAS: Mutex<BTreeMap<&'static str, Cost>> = Mutex::new(BTreeMap::new());
 
 fn record<'a>(label: &'static str, r: &'a Receipt) -> &'a Receipt {
-    GAS.lock().unwrap().insert(
-        label,
-        (r.dry_run.gas_required.ref_time, r.dry_run.gas_required.proof_size, r.dry_run.storage_deposit.charge_or_zero(), r.fee),
-    );
+    GAS.lock().unwrap().insert(label, cost(r));
     r
+}
+
+fn cost(r: &Receipt) -> Cost {
+    (r.dry_run.gas_required.ref_time, r.dry_run.gas_required.proof_size, r.dry_run.storage_deposit.charge_or_zero(), r.fee)
 }
 
 async fn invariant(m: &Marketplace<'_>) {
@@ -42,40 +45,36 @@ async fn wait_until_past(chain: &Chain, block: u32) {
     }
 }
 
-fn offer(price: Amount) -> OfferInput {
-    OfferInput {
-        gpu_vendor: "NVIDIA".into(),
-        gpu_model: "H100 80GB HBM3".into(),
-        vram_mib: 81_559,
-        backend: "Vulkan NVIDIA 580.159.04".into(),
-        benchmark_score: 20_423,
-        gpu_class: 14,
-        price_per_unit: price,
-        max_units: 1_000,
-        endpoint: "http://127.0.0.1:7070".into(),
-    }
-}
-
-fn job_input(offer_id: u64, rate: u16, seed: &Hash32, deadline: u32) -> JobInput {
+fn job_input(offer_id: Option<u64>, tasks: u32, rate: u16) -> JobInput {
     JobInput {
         spec_hash: [0x5E; 32],
-        spec_uri: "sha256:5e5e".into(),
-        work_units: UNITS,
+        manifest_hash: if tasks > 1 { [0x6E; 32] } else { [0; 32] },
+        uri: b"sha256:5e5e".to_vec(),
+        tasks,
+        units_per_task: UNITS,
         max_price_per_unit: PRICE,
-        requirements: Requirements { min_vram_mib: 16_384, min_benchmark_score: 1, gpu_class: Some(14) },
-        deadline,
+        requirements: Requirements { min_vram_mib: 1_024, min_benchmark_score: 1, gpu_class: Some(2) },
+        compute_blocks: 4,
         check_rate_bps: rate,
-        seed_commitment: seed_commitment(seed),
-        offer_id: Some(offer_id),
+        pay_if_unverified: false,
+        offer_id,
     }
 }
 
-fn settled(r: &Receipt) -> Option<Event> {
-    r.events.iter().filter_map(|e| e.decoded.clone()).find(|e| matches!(e, Event::JobSettled { .. }))
+/// Creates a direct hire of `offer` as `renter`, paying its escrow; returns (id, escrow).
+async fn create(m: &Marketplace<'_>, label: Option<&'static str>, input: &JobInput, seed: &Hash32) -> (u64, Amount) {
+    let now = m.chain().finalized_number().await.unwrap();
+    let escrow = m.required_escrow(input, now).await.unwrap();
+    let (id, r) = m.create_job(input, seed_commitment(seed), escrow).await.expect("create_job");
+    if let Some(l) = label {
+        record(l, &r);
+    }
+    (id, escrow)
 }
 
-fn slashes(r: &Receipt) -> Vec<Event> {
-    r.events.iter().filter_map(|e| e.decoded.clone()).filter(|e| matches!(e, Event::Slashed { .. })).collect()
+/// The verifier drawn for job `id`'s current round.
+async fn drawn(m: &Marketplace<'_>, id: u64) -> H160 {
+    m.job(id).await.unwrap().unwrap().current_verifier().expect("a verifier drawn").account
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,249 +83,272 @@ async fn marketplace_lifecycles_on_a_real_node() {
     let Some(art) = contract_artifacts(test) else { return };
     let Some(node) = TestNode::start(test) else { return };
     let url = node.url();
-    let alice = Chain::connect(&url, dev::alice()).await.unwrap();
-    let bob = Chain::connect(&url, dev::bob()).await.unwrap();
-    let charlie = Chain::connect(&url, dev::charlie()).await.unwrap();
-    let dave = Chain::connect(&url, dev::dave()).await.unwrap();
-    let eve = Chain::connect(&url, dev::eve()).await.unwrap();
-    let verifiers: BTreeMap<H160, &Chain> = [(charlie.address(), &charlie), (eve.address(), &eve)].into();
+    let [alice, bob, charlie, dave, eve, _ferdie] = capacloud_tests::dev_chains(&url).await;
+    let chains: BTreeMap<H160, &Chain> = [(charlie.address(), &charlie), (eve.address(), &eve), (bob.address(), &bob)].into();
 
-    let (m, dep) = Marketplace::deploy(&alice, &art.code).await.unwrap();
-    record("instantiate_with_code", &dep.receipt);
-    let params = Params { accept_window: 6, bid_window: 6, reveal_window: 8, unstake_cooldown: 4, ..m.params().await.unwrap() };
-    record("set_params", &m.set_params(params).await.unwrap());
+    let m = deploy_fast(&alice, &art.code, 6, 6).await;
     invariant(&m).await;
-
     let (mb, mc, md, me) = (m.with(&bob), m.with(&charlie), m.with(&dave), m.with(&eve));
-    record("register_provider", &mb.register_provider(100 * WND).await.unwrap());
-    mc.register_provider(50 * WND).await.unwrap();
-    me.register_provider(50 * WND).await.unwrap();
-    let (offer_id, r) = mb.list_offer(&offer(PRICE)).await.unwrap();
+    record("stake (register)", &mb.stake(400 * WND).await.unwrap());
+    mc.stake(50 * WND).await.unwrap();
+    me.stake(50 * WND).await.unwrap();
+    let (offer_id, r) = mb.list_offer(None, &lavapipe_offer(PRICE)).await.unwrap();
     record("list_offer", &r);
     invariant(&m).await;
-    let escrow = m.required_escrow(UNITS, PRICE).await.unwrap().unwrap();
+    next_epoch(&m).await;
     let value = UNITS as Amount * PRICE;
-    let (pfee, vfee) = (value * 200 / 10_000, value * 300 / 10_000);
+    let pfee = value * 200 / 10_000;
 
-    // Job for the silent-provider case first, so its deadline passes during the others.
-    let now = dave.finalized_number().await.unwrap();
-    let (silent_job, _) = md.create_job(&job_input(offer_id, 1_000, &[9; 32], now + 14)).await.unwrap();
-    mb.accept_job(silent_job).await.unwrap();
-    invariant(&m).await;
-
-    // ---- 1. checked job, honest provider and verifier: exact payouts.
-    let seed = [1u8; 32];
-    let (root, salt) = ([0xAB; 32], [0x5A; 32]);
-    let now = dave.finalized_number().await.unwrap();
-    let (job, r) = md.create_job(&job_input(offer_id, 10_000, &seed, now + 60)).await.unwrap();
-    record("create_job", &r);
-    record("accept_job", &mb.accept_job(job).await.unwrap());
-    record("commit_result", &mb.commit_result(job, result_commitment(b"P", job, bob.address(), &root, &salt)).await.unwrap());
-    let r = md.reveal_seed(job, seed).await.unwrap();
-    record("reveal_seed (checked, draws verifier)", &r);
-    let v = m.job(job).await.unwrap().unwrap().current_verifier().expect("a verifier was drawn");
-    assert!(verifiers.contains_key(&v.account), "verifier is neither provider nor renter");
-    let vchain = verifiers[&v.account];
-    let vm = m.with(vchain);
-    let vsalt = [0x77; 32];
-    record("commit_verification", &vm.commit_verification(job, result_commitment(b"V", job, v.account, &root, &vsalt)).await.unwrap());
-    record("reveal_result (verifier)", &vm.reveal_result(job, root, vsalt).await.unwrap());
-    let r = mb.reveal_result(job, root, salt).await.unwrap();
-    record("reveal_result (provider, settles)", &r);
-    assert_eq!(
-        settled(&r),
-        Some(Event::JobSettled {
-            job_id: job,
-            renter: dave.address(),
-            provider: bob.address(),
-            root,
-            provider_payout: value - pfee,
-            verifier_fees: vfee,
-            protocol_fee: pfee,
-            renter_refund: escrow - value - vfee,
-            checked: true,
-        })
-    );
+    // ---- 1. unchecked job (rate 0): five transactions, exact payouts.
+    let input = job_input(Some(offer_id), 1, 0);
+    let (id, escrow) = create(&md, Some("create_job"), &input, &[1; 32]).await;
+    assert_eq!(escrow, 3 * value, "value + two verifier fees (100 % of the work)");
+    record("accept_job", &mb.accept_job(id).await.unwrap());
+    let roots = outputs(id, 1, b"honest");
+    let c = provider_commitment(id, bob.address(), &roots);
+    record("commit (provider)", &mb.commit(id, c).await.unwrap());
+    wait_until_past(&dave, m.job_core(id).await.unwrap().unwrap().commit_block).await;
+    record("reveal_seed (unchecked)", &md.reveal_seed(id, [1; 32]).await.unwrap());
+    let r = record("reveal (provider, unchecked: settles)", &provider_reveal(&mb, id, &roots).await.unwrap()).clone();
+    assert!(r.events.iter().any(|e| matches!(&e.decoded, Some(Event::Job(JobEvent { kind: JobEventKind::Settled { .. }, .. })))));
+    assert_eq!(m.job_core(id).await.unwrap().unwrap().state, JobState::Settled);
     assert_eq!(m.withdrawable_of(bob.address()).await.unwrap(), value - pfee);
-    assert_eq!(m.withdrawable_of(v.account).await.unwrap(), vfee);
-    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap(), escrow - value - vfee);
-    assert_eq!(m.accounting().await.unwrap().treasury, pfee);
+    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap(), escrow - value);
     invariant(&m).await;
-    // Withdrawn to the planck: Bob's balance grows by the payout minus the withdraw fee.
+    let unchecked_ids = id;
+
+    // ---- 2. checked single task (rate 100 %): the verifier re-executes, all exact.
+    let roots_next = outputs(m.job_count().await.unwrap(), 1, b"honest");
+    let seed = pick_seed(m.job_count().await.unwrap(), bob.address(), &roots_next, 1, BPS, true).unwrap();
+    let (id, escrow) = create(&md, None, &job_input(Some(offer_id), 1, BPS), &seed).await;
+    mb.accept_job(id).await.unwrap();
+    let roots = outputs(id, 1, b"honest");
+    let c = provider_commitment(id, bob.address(), &roots);
+    mb.commit(id, c).await.unwrap();
+    wait_until_past(&dave, m.job_core(id).await.unwrap().unwrap().commit_block).await;
+    record("reveal_seed (checked: draws)", &md.reveal_seed(id, seed).await.unwrap());
+    let v = drawn(&m, id).await;
+    assert!(v == charlie.address() || v == eve.address(), "a snapshot provider other than Bob");
+    let mv = m.with(chains[&v]);
+    record("commit (verifier)", &verifier_commit(&mv, id, &roots).await.unwrap());
+    wait_until_past(&dave, m.job(id).await.unwrap().unwrap().current_verifier().unwrap().committed_at).await;
+    record("reveal (provider, checked)", &provider_reveal(&mb, id, &roots).await.unwrap());
+    record("reveal (verifier: settles)", &verifier_reveal(&mv, id, &roots, false).await.unwrap());
+    assert_eq!(m.job_core(id).await.unwrap().unwrap().state, JobState::Settled);
+    let fee = value; // 100 % of one task's value
+    assert_eq!(m.withdrawable_of(v).await.unwrap(), fee);
+    assert_eq!(m.withdrawable_of(bob.address()).await.unwrap(), 2 * (value - pfee));
+    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap(), 2 * value + (escrow - value - fee));
+    assert_eq!(m.provider(v).await.unwrap().unwrap().locked, 0);
+    invariant(&m).await;
+
+    // ---- 3. a batch of 100 tasks at a 10 % check rate: one lifecycle, a sample checked.
+    let tasks = 100;
+    let next = m.job_count().await.unwrap();
+    let roots_next = outputs(next, tasks, b"honest");
+    let seed = pick_seed(next, bob.address(), &roots_next, tasks, 1_000, true).unwrap();
+    let w_dave = m.withdrawable_of(dave.address()).await.unwrap();
+    let w_bob = m.withdrawable_of(bob.address()).await.unwrap();
+    let mut batch_cost = Vec::new();
+    let input = job_input(Some(offer_id), tasks, 1_000);
+    let now = dave.finalized_number().await.unwrap();
+    let escrow = md.required_escrow(&input, now).await.unwrap();
+    let (id, r) = md.create_job(&input, seed_commitment(&seed), escrow).await.unwrap();
+    batch_cost.push(cost(&r));
+    batch_cost.push(cost(&mb.accept_job(id).await.unwrap()));
+    let roots = outputs(id, tasks, b"honest");
+    let c = provider_commitment(id, bob.address(), &roots);
+    batch_cost.push(cost(&mb.commit(id, c).await.unwrap()));
+    wait_until_past(&dave, m.job_core(id).await.unwrap().unwrap().commit_block).await;
+    batch_cost.push(cost(&md.reveal_seed(id, seed).await.unwrap()));
+    let k = m.job_core(id).await.unwrap().unwrap().sampled;
+    assert!(k >= 1 && k < 40, "about 10 of 100 sampled: {k}");
+    let v = drawn(&m, id).await;
+    let mv = m.with(chains[&v]);
+    batch_cost.push(cost(&verifier_commit(&mv, id, &roots).await.unwrap()));
+    wait_until_past(&dave, m.job(id).await.unwrap().unwrap().current_verifier().unwrap().committed_at).await;
+    let r = provider_reveal(&mb, id, &roots).await.unwrap();
+    record("reveal (provider, batch of 100 with multiproof)", &r);
+    batch_cost.push(cost(&r));
+    batch_cost.push(cost(&verifier_reveal(&mv, id, &roots, false).await.unwrap()));
+    assert_eq!(m.job_core(id).await.unwrap().unwrap().state, JobState::Settled);
+    let batch_value = value * Amount::from(tasks);
+    let bfee = value * Amount::from(k);
+    assert_eq!(m.withdrawable_of(bob.address()).await.unwrap() - w_bob, batch_value - batch_value * 200 / 10_000);
+    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap() - w_dave, escrow - batch_value - bfee);
+    invariant(&m).await;
+
+    // ---- 4. a provider cheating on one task of a batch: dispute, slashed for the whole batch.
+    let tasks = 8;
+    let next = m.job_count().await.unwrap();
+    let mut cheat_next = outputs(next, tasks, b"honest");
+    cheat_next[3] = [0xBA; 32];
+    let seed = pick_seed(next, bob.address(), &cheat_next, tasks, BPS, true).unwrap();
+    let (id, escrow) = create(&md, None, &job_input(Some(offer_id), tasks, BPS), &seed).await;
+    mb.accept_job(id).await.unwrap();
+    let lock = m.job_core(id).await.unwrap().unwrap().lock;
+    let honest = outputs(id, tasks, b"honest");
+    let cheat = cheat_next;
+    let c = provider_commitment(id, bob.address(), &cheat);
+    mb.commit(id, c).await.unwrap();
+    wait_until_past(&dave, m.job_core(id).await.unwrap().unwrap().commit_block).await;
+    md.reveal_seed(id, seed).await.unwrap();
+    let v1 = drawn(&m, id).await;
+    let mv1 = m.with(chains[&v1]);
+    verifier_commit(&mv1, id, &honest).await.unwrap();
+    wait_until_past(&dave, m.job(id).await.unwrap().unwrap().current_verifier().unwrap().committed_at).await;
+    provider_reveal(&mb, id, &cheat).await.unwrap();
+    verifier_reveal(&mv1, id, &honest, false).await.unwrap();
+    let core = m.job_core(id).await.unwrap().unwrap();
+    assert_eq!((core.state, core.round), (JobState::VerifierCommit, 2), "a dispute");
+    wait_until_past(&dave, core.draw_at.expect("a draw is due")).await;
+    record("cleanup (makes the dispute's draw)", &md.cleanup(id).await.unwrap());
+    let v2 = drawn(&m, id).await;
+    assert!(v2 != v1 && v2 != bob.address());
+    let mv2 = m.with(chains[&v2]);
+    verifier_commit(&mv2, id, &honest).await.unwrap();
+    wait_until_past(&dave, m.job(id).await.unwrap().unwrap().current_verifier().unwrap().committed_at).await;
+    let (w1, w2) = (m.withdrawable_of(v1).await.unwrap(), m.withdrawable_of(v2).await.unwrap());
+    let w_dave = m.withdrawable_of(dave.address()).await.unwrap();
+    let stake_before = m.provider(bob.address()).await.unwrap().unwrap().stake;
+    let r = verifier_reveal(&mv2, id, &honest, true).await.unwrap();
+    record("reveal (round-2 verifier: slashes)", &r);
+    assert_eq!(m.job_core(id).await.unwrap().unwrap().state, JobState::Slashed);
+    let fee = value * Amount::from(tasks);
+    assert_eq!(m.provider(bob.address()).await.unwrap().unwrap().stake, stake_before - lock);
+    assert_eq!(m.withdrawable_of(v1).await.unwrap() - w1, fee);
+    assert_eq!(m.withdrawable_of(v2).await.unwrap() - w2, fee);
+    // The lock pays the verifiers' fees first, the escrow's verification reserve any
+    // shortfall; the renter gets the rest of its escrow back.
+    let from_lock = fee.min(lock) + fee.min(lock - fee.min(lock));
+    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap() - w_dave, escrow - (2 * fee - from_lock));
+    invariant(&m).await;
+
+    // ---- 5. a provider that lets its job time out: penalty to the treasury, job re-opened.
+    let (id, escrow) = create(&md, None, &job_input(Some(offer_id), 1, 1_000), &[7; 32]).await;
+    mb.accept_job(id).await.unwrap();
+    let core = m.job_core(id).await.unwrap().unwrap();
+    let treasury = m.state().await.unwrap().totals.treasury;
+    wait_until_past(&dave, core.phase_deadline).await;
+    record("cleanup (commit timeout: penalty, re-open)", &md.cleanup(id).await.unwrap());
+    let after = m.job_core(id).await.unwrap().unwrap();
+    assert_eq!(after.state, JobState::Open);
+    assert_eq!(after.escrow, escrow, "the renter's escrow stays whole");
+    assert_eq!(m.state().await.unwrap().totals.treasury - treasury, econ::timeout_penalty(core.lock));
+    invariant(&m).await;
+
+    // ---- withdrawals: everyone leaves with exactly what it was credited.
     let before = bob.free_balance().await.unwrap();
+    let owed = m.withdrawable_of(bob.address()).await.unwrap();
     let (amount, r) = mb.withdraw().await.unwrap();
     record("withdraw", &r);
-    assert_eq!(amount, value - pfee);
-    assert_eq!(bob.free_balance().await.unwrap() + r.fee - before, (value - pfee) / UNITS_PER_PLANCK);
+    assert_eq!(amount, owed);
+    assert_eq!(bob.free_balance().await.unwrap(), before + owed / UNITS_PER_PLANCK - r.fee);
     invariant(&m).await;
 
-    // ---- 2. unchecked job (50% rate, a salt whose check seed says "unchecked").
-    let seed2 = [2u8; 32];
-    let now = dave.finalized_number().await.unwrap();
-    let (job2, _) = md.create_job(&job_input(offer_id, 5_000, &seed2, now + 60)).await.unwrap();
-    mb.accept_job(job2).await.unwrap();
-    let salt2 = (0u8..=255)
-        .map(|i| [i; 32])
-        .find(|s| {
-            let c = result_commitment(b"P", job2, bob.address(), &root, s);
-            let cs = sp_crypto_hashing::sha2_256(&[seed2.as_slice(), c.as_slice()].concat());
-            u64::from_le_bytes(cs[..8].try_into().unwrap()) % 10_000 >= 5_000
-        })
-        .unwrap();
-    mb.commit_result(job2, result_commitment(b"P", job2, bob.address(), &root, &salt2)).await.unwrap();
-    record("reveal_seed (unchecked)", &md.reveal_seed(job2, seed2).await.unwrap());
-    let r = mb.reveal_result(job2, root, salt2).await.unwrap();
-    record("reveal_result (provider, unchecked settles)", &r);
-    match settled(&r) {
-        Some(Event::JobSettled { checked: false, provider_payout, renter_refund, .. }) => {
-            assert_eq!((provider_payout, renter_refund), (value - pfee, escrow - value));
-        }
-        other => panic!("unchecked job did not settle: {other:?}"),
-    }
-    invariant(&m).await;
-
-    // ---- 3. cheating provider: wrong root, caught, slashed, renter compensated.
-    let seed3 = [3u8; 32];
-    let (good, bad) = ([0x60; 32], [0xBA; 32]);
-    let now = dave.finalized_number().await.unwrap();
-    let (job3, _) = md.create_job(&job_input(offer_id, 10_000, &seed3, now + 60)).await.unwrap();
-    mb.accept_job(job3).await.unwrap();
-    let lock = m.job(job3).await.unwrap().unwrap().lock;
-    mb.commit_result(job3, result_commitment(b"P", job3, bob.address(), &bad, &salt)).await.unwrap();
-    md.reveal_seed(job3, seed3).await.unwrap();
-    let dave_before = m.withdrawable_of(dave.address()).await.unwrap();
-    let mut last = None;
-    for round in 1..=2u8 {
-        let j = m.job(job3).await.unwrap().unwrap();
-        assert_eq!(j.round, round);
-        let v = j.current_verifier().expect("verifier drawn");
-        let vm = m.with(verifiers[&v.account]);
-        vm.commit_verification(job3, result_commitment(b"V", job3, v.account, &good, &vsalt)).await.unwrap();
-        if round == 1 {
-            mb.reveal_result(job3, bad, salt).await.unwrap();
-        }
-        let r = vm.reveal_result(job3, good, vsalt).await.unwrap();
-        if round == 2 {
-            record("reveal_result (round 2, slashes)", &r);
-        }
-        last = Some(r);
-        invariant(&m).await;
-    }
-    let j = m.job(job3).await.unwrap().unwrap();
-    assert_eq!(j.state, JobState::Slashed);
-    let s = slashes(last.as_ref().unwrap());
-    let Some(Event::Slashed { account, amount, to_renter, to_verifiers, to_treasury, reason, .. }) = s.first().cloned() else {
-        panic!("no Slashed event: {s:?}")
-    };
-    assert_eq!((account, amount, reason), (bob.address(), lock, SlashReason::WrongResult));
-    assert_eq!(to_renter, value);
-    assert_eq!(to_verifiers, 2 * vfee);
-    assert_eq!(to_renter + to_verifiers + to_treasury, lock);
-    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap(), dave_before + escrow + value);
-    assert_eq!(m.provider(bob.address()).await.unwrap().unwrap().reputation.checks_failed, 1);
-    invariant(&m).await;
-
-    // ---- 4. silent provider: refunded after the deadline, provider penalised.
-    let j = m.job(silent_job).await.unwrap().unwrap();
-    assert_eq!(j.state, JobState::Assigned);
-    wait_until_past(&eve, j.phase_deadline).await;
-    let dave_before = m.withdrawable_of(dave.address()).await.unwrap();
-    let r = me.cleanup(silent_job).await.unwrap();
-    record("cleanup (commit timeout)", &r);
-    assert_eq!(m.job(silent_job).await.unwrap().unwrap().state, JobState::Refunded);
-    let penalty = j.lock / 10;
-    let comp = penalty.min(value);
-    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap(), dave_before + escrow + comp);
-    assert_eq!(m.provider(bob.address()).await.unwrap().unwrap().reputation.timeouts, 1);
-    invariant(&m).await;
-
-    // ---- 5. silent verifier: slashed and replaced by another draw.
-    let seed5 = [5u8; 32];
-    let now = dave.finalized_number().await.unwrap();
-    let (job5, _) = md.create_job(&job_input(offer_id, 10_000, &seed5, now + 60)).await.unwrap();
-    mb.accept_job(job5).await.unwrap();
-    mb.commit_result(job5, result_commitment(b"P", job5, bob.address(), &root, &salt)).await.unwrap();
-    md.reveal_seed(job5, seed5).await.unwrap();
-    let j = m.job(job5).await.unwrap().unwrap();
-    let silent = j.current_verifier().unwrap();
-    wait_until_past(&eve, j.phase_deadline).await;
-    let r = m.with(&alice).cleanup(job5).await.unwrap();
-    record("cleanup (silent verifier, redraw)", &r);
-    let s = slashes(&r);
-    assert!(
-        matches!(s.first(), Some(Event::Slashed { account, reason: SlashReason::VerifierSilent, .. }) if *account == silent.account),
-        "{s:?}"
-    );
-    let j = m.job(job5).await.unwrap().unwrap();
-    let replacement = j.current_verifier().expect("a replacement was drawn");
-    assert_ne!(replacement.account, silent.account);
-    assert_eq!(j.state, JobState::VerifierCommit);
-    invariant(&m).await;
-
-    // ---- 6. open job: reverse auction, closed by anyone after the bid window.
-    let now = dave.finalized_number().await.unwrap();
-    let open = JobInput { offer_id: None, ..job_input(offer_id, 1_000, &[6; 32], now + 60) };
-    let (job6, _) = md.create_job(&open).await.unwrap();
-    record("bid", &mb.bid(job6, offer_id, PRICE / 2).await.unwrap());
-    let j = m.job(job6).await.unwrap().unwrap();
-    assert_eq!(j.best_bid.map(|b| (b.provider, b.price_per_unit)), Some((bob.address(), PRICE / 2)));
-    wait_until_past(&eve, j.phase_deadline).await;
-    let r = me.close_auction(job6).await.unwrap();
-    record("close_auction", &r);
-    let j = m.job(job6).await.unwrap().unwrap();
-    assert_eq!((j.state, j.provider, j.price_per_unit), (JobState::Assigned, Some(bob.address()), PRICE / 2));
-    // Price index of class 14: first clearing PRICE, then 80% · PRICE + 20% · PRICE/2.
-    assert_eq!(m.price_index(14).await.unwrap(), Some(PRICE * 8 / 10 + PRICE / 2 * 2 / 10));
-    invariant(&m).await;
-
-    // Everything withdrawable can leave; the contract then holds exactly its stakes,
-    // escrows and treasury.
-    for c in [&charlie, &dave, &eve] {
-        if m.withdrawable_of(c.address()).await.unwrap() > 0 {
-            m.with(c).withdraw().await.unwrap();
-        }
-    }
-    invariant(&m).await;
-
-    // Gas table and the block's capacity for settled jobs.
-    let weights = alice.client().constants().at(&subxt::dynamic::constant("System", "BlockWeights")).unwrap().to_value().unwrap();
-    use subxt::ext::scale_value::At;
-    let normal = weights.at("per_class").and_then(|p| p.at("normal")).and_then(|n| n.at("max_total")).and_then(|t| t.at(0));
-    let max_ref = normal.and_then(|w| w.at("ref_time")).and_then(|v| v.as_u128()).unwrap_or(0);
-    let max_proof = normal.and_then(|w| w.at("proof_size")).and_then(|v| v.as_u128()).unwrap_or(0);
+    // ---- the table for BENCHMARKS.md.
     let gas = GAS.lock().unwrap().clone();
-    println!("| message | ref_time | proof_size (B) | storage deposit (plancks) | fee (plancks) |");
-    println!("|---|---|---|---|---|");
+    println!("\n| message | ref_time | proof_size (B) | storage deposit (plancks) | fee (plancks) |\n|---|---|---|---|---|");
     for (label, (rt, ps, dep, fee)) in &gas {
         println!("| {label} | {rt} | {ps} | {dep} | {fee} |");
     }
-    let sum = |labels: &[&str]| -> (u64, u64, u128) {
-        labels.iter().filter_map(|l| gas.get(l)).fold((0, 0, 0), |a, g| (a.0 + g.0, a.1 + g.1, a.2 + g.3))
-    };
-    let checked = sum(&[
-        "create_job",
-        "accept_job",
-        "commit_result",
-        "reveal_seed (checked, draws verifier)",
-        "commit_verification",
-        "reveal_result (verifier)",
-        "reveal_result (provider, settles)",
-    ]);
-    println!("checked job lifecycle: ref_time {} proof_size {} fees {} plancks", checked.0, checked.1, checked.2);
-    let unchecked = sum(&[
-        "create_job",
-        "accept_job",
-        "commit_result",
-        "reveal_seed (unchecked)",
-        "reveal_result (provider, unchecked settles)",
-    ]);
-    println!("unchecked job lifecycle: ref_time {} proof_size {} fees {} plancks", unchecked.0, unchecked.1, unchecked.2);
-    println!("block normal-class limit: ref_time {max_ref} proof_size {max_proof}");
-    if max_ref > 0 && max_proof > 0 {
-        let per_block = (max_ref / u128::from(checked.0)).min(max_proof / u128::from(checked.1));
-        println!("checked jobs per block (all 7 transactions each): {per_block}");
-        let per_block = (max_ref / u128::from(unchecked.0)).min(max_proof / u128::from(unchecked.1));
-        println!("unchecked jobs per block (all 5 transactions each): {per_block}");
+    let sum = |labels: &[&str]| labels.iter().fold((0u64, 0u64, 0u128), |(a, b, c), l| {
+        let (rt, ps, _, fee) = gas[l];
+        (a + rt, b + ps, c + fee)
+    });
+    let unchecked = sum(&["create_job", "accept_job", "commit (provider)", "reveal_seed (unchecked)", "reveal (provider, unchecked: settles)"]);
+    let checked = sum(&["create_job", "accept_job", "commit (provider)", "reveal_seed (checked: draws)", "commit (verifier)", "reveal (provider, checked)", "reveal (verifier: settles)"]);
+    let batch = batch_cost.iter().fold((0u64, 0u64, 0u128), |(a, b, c), (rt, ps, _, fee)| (a + rt, b + ps, c + fee));
+    println!("\n| lifecycle (sum of its transactions) | ref_time | proof_size | fees | fee per task |\n|---|---|---|---|---|");
+    for (name, (rt, ps, fee), n) in [("unchecked single task", unchecked, 1u128), ("checked single task", checked, 1), (&*format!("batch of 100, 10 % rate ({k} sampled)"), batch, 100)] {
+        println!("| {name} | {:.1} G | {:.2} MB | {:.4} WND | {:.5} WND |", rt as f64 / 1e9, ps as f64 / 1e6, fee as f64 / 1e12, fee as f64 / 1e12 / n as f64);
     }
-    let _ = chain::revive::PALLET;
+    let per_block = |ps: u64| 7_864_320.0 * 0.75 / ps as f64;
+    println!(
+        "\nblock capacity (proof size, normal class 75 % of 10 MiB): {:.1} unchecked single-task lifecycles, {:.1} checked, {:.1} batches of 100 = {:.0} tasks",
+        per_block(unchecked.1),
+        per_block(checked.1),
+        per_block(batch.1),
+        per_block(batch.1) * 100.0
+    );
+    println!("contract code: {} bytes", art.code.len());
+    let _ = unchecked_ids;
+}
+
+/// The two adversaries of the spec on a real node: a renter that withholds its inputs
+/// (the provider reports, a drawn verifier confirms, the renter pays those who tried and
+/// nobody is slashed), and a Sybil that piles up stake between commitments and their draws
+/// (never drawn: draws read the stake of the epoch's snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adversaries_gain_nothing_on_a_real_node() {
+    let test = "adversaries_gain_nothing_on_a_real_node";
+    let Some(art) = contract_artifacts(test) else { return };
+    let Some(node) = TestNode::start(test) else { return };
+    let url = node.url();
+    let [alice, bob, charlie, dave, eve, ferdie] = capacloud_tests::dev_chains(&url).await;
+    let chains: BTreeMap<H160, &Chain> = [(charlie.address(), &charlie), (eve.address(), &eve), (ferdie.address(), &ferdie)].into();
+    let m = deploy_fast(&alice, &art.code, 6, 6).await;
+    let (mb, mc, md, me, mf) = (m.with(&bob), m.with(&charlie), m.with(&dave), m.with(&eve), m.with(&ferdie));
+    mb.stake(100 * WND).await.unwrap();
+    mc.stake(50 * WND).await.unwrap();
+    me.stake(50 * WND).await.unwrap();
+    let (offer_id, _) = mb.list_offer(None, &lavapipe_offer(PRICE)).await.unwrap();
+    next_epoch(&m).await;
+
+    // ---- a griefing renter withholds its inputs.
+    let (id, escrow) = create(&md, None, &job_input(Some(offer_id), 1, 1_000), &[3; 32]).await;
+    mb.accept_job(id).await.unwrap();
+    let bob_stake = m.provider(bob.address()).await.unwrap().unwrap().stake;
+    let r = mb.report(id, false).await.unwrap();
+    record("report (provider: inputs unavailable)", &r);
+    let core = m.job_core(id).await.unwrap().unwrap();
+    assert_eq!(core.state, JobState::InputCheck);
+    wait_until_past(&dave, core.draw_at.unwrap()).await;
+    record("cleanup (makes the availability draw)", &md.cleanup(id).await.unwrap());
+    let v = drawn(&m, id).await;
+    assert!(v == charlie.address() || v == eve.address(), "a snapshot provider other than Bob");
+    let r = m.with(chains[&v]).report(id, false).await.unwrap();
+    record("report (verifier: confirms unavailable)", &r);
+    assert_eq!(m.job_core(id).await.unwrap().unwrap().state, JobState::Unavailable);
+    let fee = econ::availability_fee(UNITS as Amount * PRICE, 10_000);
+    assert_eq!(m.withdrawable_of(bob.address()).await.unwrap(), fee, "the provider is paid for trying");
+    assert_eq!(m.withdrawable_of(v).await.unwrap(), fee);
+    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap(), escrow - 2 * fee, "the renter pays, gains nothing");
+    assert_eq!(m.provider(bob.address()).await.unwrap().unwrap().stake, bob_stake, "nobody slashed");
+    invariant(&m).await;
+
+    // ---- a Sybil steering the draw: after each commitment it piles up stake (and takes it
+    // out again after the draw), 100 times all the snapshot's stake, yet it is never drawn:
+    // draws read the stake of the epoch's snapshot, which it is not in.
+    let epoch = m.state().await.unwrap().epoch_blocks;
+    for round in 0..4u8 {
+        // Rounds stay inside one epoch, so the Sybil's stake is never in a snapshot.
+        let now = dave.finalized_number().await.unwrap();
+        if now % epoch > epoch - 15 {
+            next_epoch(&m).await;
+        }
+        let next = m.job_count().await.unwrap();
+        let roots = outputs(next, 1, b"honest");
+        let seed = pick_seed(next, bob.address(), &roots, 1, BPS, true).unwrap();
+        let (id, _) = create(&md, None, &job_input(Some(offer_id), 1, BPS), &seed).await;
+        mb.accept_job(id).await.unwrap();
+        let c = provider_commitment(id, bob.address(), &roots);
+        mb.commit(id, c).await.unwrap();
+        mf.stake(10_000 * WND).await.unwrap();
+        wait_until_past(&dave, m.job_core(id).await.unwrap().unwrap().commit_block).await;
+        md.reveal_seed(id, seed).await.unwrap();
+        let v = drawn(&m, id).await;
+        mf.unstake(10_000 * WND).await.unwrap();
+        println!("steering round {round}: drawn {v:?} (Sybil {:?})", ferdie.address());
+        let mv = m.with(chains[&v]);
+        verifier_commit(&mv, id, &roots).await.unwrap();
+        wait_until_past(&dave, m.job(id).await.unwrap().unwrap().current_verifier().unwrap().committed_at).await;
+        provider_reveal(&mb, id, &roots).await.unwrap();
+        verifier_reveal(&mv, id, &roots, false).await.unwrap();
+        assert_eq!(m.job_core(id).await.unwrap().unwrap().state, JobState::Settled);
+        // With live weights the Sybil would hold 10,000 of 10,100 WND and be drawn 99 % of
+        // the time; the snapshot gives it nothing.
+        assert_ne!(v, ferdie.address(), "round {round}: the Sybil's late stake was counted");
+        invariant(&m).await;
+    }
 }

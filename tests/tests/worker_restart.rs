@@ -4,29 +4,37 @@
 //!   resumes from its persisted state and the chain's, reveals without re-executing the
 //!   kernel, never submits a step twice, and then auto-withdraws exactly its payout.
 //! - A provider worker killed after accepting and never restarted: once the commit deadline
-//!   passes, the renter's `follow` moves the job on and gets its escrow back plus the
-//!   provider's penalty, to the unit.
+//!   passes, the renter's `follow` moves the job on; the provider's penalty goes to the
+//!   treasury, the job is re-opened, and with nobody bidding the renter gets its escrow
+//!   back, exactly (it gains nothing from the provider's failure).
 
 use capacloud_client::blob::LocalStore;
 use capacloud_client::marketplace::*;
-use capacloud_client::renter::{self, JobBundle, Terms};
+use capacloud_client::renter::{self, JobBundle, Journal, Terms};
 use capacloud_executor::workloads::{Matmul, Workload};
-use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, gpu_or_skip, lavapipe_offer, provider_with_offer, worker_config, TestNode};
+use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, gpu_or_skip, lavapipe_offer, next_epoch, provider_with_offer, worker_chain, worker_config, TestNode};
 use capacloud_worker::metrics::Metrics;
 use capacloud_worker::provider::{Worker, WorkerState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use subxt_signer::sr25519::dev;
 
-const WND: Amount = 1_000_000_000_000_000_000;
+const WND: Amount = UNITS_PER_WND;
 const PRICE: Amount = WND / 1_000;
 
 fn matmul_job() -> JobBundle {
     let (spec, inputs) = Matmul { n: 64, seed: 9 }.prepare().to_job();
-    JobBundle { spec, inputs, library: None }
+    JobBundle { spec, tasks: vec![inputs], library: None }
 }
 
-fn terms(offer: u64, deadline_blocks: u32) -> Terms {
-    Terms { offer_id: Some(offer), max_price_per_unit: PRICE, check_rate_bps: 10_000, deadline_blocks, requirements: Requirements::default() }
+fn terms(offer: u64, compute_blocks: u32) -> Terms {
+    Terms { offer_id: Some(offer), max_price_per_unit: PRICE, check_rate_bps: 10_000, compute_blocks, requirements: Requirements::default(), pay_if_unverified: false }
+}
+
+async fn submit(md: &capacloud_client::Marketplace<'_>, blobs: &LocalStore, journal: &Journal, bundle: &JobBundle, terms: &Terms, seed: &Hash32) -> u64 {
+    let now = md.chain().finalized_number().await.unwrap();
+    let input = renter::stage(blobs, bundle, terms).await.unwrap();
+    renter::create(md, journal, &input, seed, now).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,15 +47,16 @@ async fn restarted_worker_resumes_without_double_submitting() {
     let m = deploy_fast(alice, &art.code, 6, 12).await;
     let bob_offer = provider_with_offer(&m, bob, 20 * WND, &lavapipe_offer(PRICE)).await;
     let charlie_offer = provider_with_offer(&m, charlie, 20 * WND, &lavapipe_offer(PRICE)).await;
+    next_epoch(&m).await;
 
     // One directory plays the renter's and both providers' blob store (location-free URIs).
     let dir = tempfile::tempdir().unwrap();
     let blobs = LocalStore::new(dir.path().join("blobs")).unwrap();
+    let journal = Journal::new(dir.path().join("jobs"));
     let bundle = matmul_job();
     let seed = [4u8; 32];
     let md = m.with(dave);
-    let now = dave.finalized_number().await.unwrap();
-    let job = renter::submit(&md, &blobs, &bundle, &terms(bob_offer, 60), &seed, now).await.unwrap();
+    let job = submit(&md, &blobs, &journal, &bundle, &terms(bob_offer, 12), &seed).await;
 
     // Bob's worker keeps its state in its data dir; it accepts and commits, then "dies".
     let state_file = dir.path().join("bob-state.json");
@@ -57,33 +66,46 @@ async fn restarted_worker_resumes_without_double_submitting() {
         c.withdraw_above = Some(0);
         c
     };
+    let bob_w = worker_chain(&node.url(), dev::bob()).await;
     let mut steps = Vec::new();
     {
-        let first = Worker::new(bob, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default())).unwrap();
-        for _ in 0..2 {
+        let first = Worker::new(bob_w.clone(), m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default()));
+        let start = Instant::now();
+        while !steps.contains(&(job, "committed")) {
+            assert!(start.elapsed() < Duration::from_secs(60), "no commitment: {steps:?}");
             let r = first.pass().await.unwrap();
             assert!(r.errors.is_empty(), "{:?}", r.errors);
             steps.extend(r.actions);
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     assert_eq!(steps, vec![(job, "accepted"), (job, "committed")]);
-    assert_eq!(m.job(job).await.unwrap().unwrap().state, JobState::Committed);
-    let saved = WorkerState::load(&state_file).unwrap();
+    assert_eq!(m.job_core(job).await.unwrap().unwrap().state, JobState::Committed);
+    let saved = WorkerState::load(&state_file);
     assert_eq!((saved.next_job, saved.live.iter().copied().collect::<Vec<_>>()), (job + 1, vec![job]));
     assert!(saved.computed.contains_key(&job), "the computed result is on disk");
 
     // The renter reveals; Charlie verifies; a new Bob worker on the same data dir finishes.
+    let core = m.job_core(job).await.unwrap().unwrap();
+    while dave.finalized_number().await.unwrap() <= core.commit_block {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     md.reveal_seed(job, seed).await.unwrap();
-    let charlie_worker =
-        Worker::new(charlie, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, false), Arc::new(Metrics::default()))
-            .unwrap();
+    let charlie_worker = Worker::new(
+        worker_chain(&node.url(), dev::charlie()).await,
+        m.address(),
+        gpu.clone(),
+        blobs.clone(),
+        worker_config(charlie_offer, PRICE, 2, false),
+        Arc::new(Metrics::default()),
+    );
     let restarted_metrics = Arc::new(Metrics::default());
-    let restarted = Worker::new(bob, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), restarted_metrics.clone()).unwrap();
+    let restarted = Worker::new(bob_w.clone(), m.address(), gpu.clone(), blobs.clone(), bob_cfg(), restarted_metrics.clone());
     let mut bob_steps = Vec::new();
     let mut withdrawn = 0;
     let start = Instant::now();
     loop {
-        let j = m.job(job).await.unwrap().unwrap();
+        let j = m.job_core(job).await.unwrap().unwrap();
         if j.state.is_terminal() {
             assert_eq!(j.state, JobState::Settled, "{j:?}");
             break;
@@ -103,7 +125,7 @@ async fn restarted_worker_resumes_without_double_submitting() {
     assert_eq!(bob_steps, vec![(job, "revealed")]);
     assert_eq!(restarted_metrics.gpu_seconds.get(), 0.0);
     let j = m.job(job).await.unwrap().unwrap();
-    assert_eq!(j.provider_root, j.verifiers[0].and_then(|v| v.root), "the persisted root matched the verifier's");
+    assert_eq!(j.provider_answer, j.verifiers[1].unwrap().answer, "the persisted result matched the verifier's");
     // Auto-withdraw (threshold 0): exactly the provider's payout, nothing left behind.
     let value = Amount::from(bundle.spec.work_units) * PRICE;
     assert_eq!(withdrawn, value - value * 200 / 10_000);
@@ -114,8 +136,8 @@ async fn restarted_worker_resumes_without_double_submitting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dead_worker_job_is_refunded_after_its_deadline() {
-    let test = "dead_worker_job_is_refunded_after_its_deadline";
+async fn dead_worker_job_is_refunded_and_the_penalty_goes_to_the_treasury() {
+    let test = "dead_worker_job_is_refunded_and_the_penalty_goes_to_the_treasury";
     let Some(art) = contract_artifacts(test) else { return };
     let Some(gpu) = gpu_or_skip(test) else { return };
     let Some(node) = TestNode::start(test) else { return };
@@ -124,35 +146,36 @@ async fn dead_worker_job_is_refunded_after_its_deadline() {
     let bob_offer = provider_with_offer(&m, bob, 20 * WND, &lavapipe_offer(PRICE)).await;
     let dir = tempfile::tempdir().unwrap();
     let blobs = LocalStore::new(dir.path()).unwrap();
+    let journal = Journal::new(dir.path().join("jobs"));
     let bundle = matmul_job();
     let seed = [5u8; 32];
     let md = m.with(dave);
-    let now = dave.finalized_number().await.unwrap();
-    let job = renter::submit(&md, &blobs, &bundle, &terms(bob_offer, 12), &seed, now).await.unwrap();
+    let job = submit(&md, &blobs, &journal, &bundle, &terms(bob_offer, 6), &seed).await;
 
     // Bob's worker accepts, then dies before computing (one pass, dropped).
     {
-        let w = Worker::new(bob, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), Arc::new(Metrics::default()))
-            .unwrap();
+        let w = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), Arc::new(Metrics::default()));
         assert_eq!(w.pass().await.unwrap().actions, vec![(job, "accepted")]);
     }
-    let accepted = m.job(job).await.unwrap().unwrap();
+    let accepted = m.job_core(job).await.unwrap().unwrap();
     assert_eq!(accepted.state, JobState::Assigned);
-    let escrow = m.required_escrow(bundle.spec.work_units, PRICE).await.unwrap().unwrap();
+    let escrow = accepted.escrow;
     let dave_before = m.withdrawable_of(dave.address()).await.unwrap();
+    let treasury_before = m.state().await.unwrap().totals.treasury;
 
-    // The renter keeps following: after the deadline it calls cleanup itself.
+    // The renter keeps following (its seed comes back from the journal, as after a crash):
+    // after the deadline it calls cleanup itself, the job re-opens, nobody bids, refund.
+    let seed = renter::journaled_seed(&journal, m.address(), job).unwrap();
     let mut seen = Vec::new();
     let end = renter::follow(&md, job, &seed, Duration::from_secs(120), |s| seen.push(s)).await.unwrap();
     assert_eq!(end.state, JobState::Refunded);
-    assert_eq!(seen, vec![JobState::Assigned, JobState::Refunded]);
-    assert!(dave.finalized_number().await.unwrap() > accepted.phase_deadline);
-    // Escrow back in full, plus the penalty (10 % of the lock, at most the job's value).
-    let value = Amount::from(bundle.spec.work_units) * PRICE;
-    let penalty = (accepted.lock / 10_000 * 1_000).min(value);
-    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap(), dave_before + escrow + penalty);
+    assert_eq!(seen, vec![JobState::Assigned, JobState::Open, JobState::Refunded]);
+    // Exactly the escrow back; the penalty (10 % of the lock) went to the treasury.
+    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap(), dave_before + escrow);
+    let penalty = econ::timeout_penalty(accepted.lock);
+    assert_eq!(m.state().await.unwrap().totals.treasury, treasury_before + penalty);
     let b = m.provider(bob.address()).await.unwrap().unwrap();
-    assert_eq!(b.reputation.timeouts, 1);
+    assert_eq!((b.reputation.timeouts, b.stake), (1, 20 * WND - penalty));
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);
 }

@@ -11,6 +11,10 @@
 //! price = "1000000000000000"                  # per work unit, 10^-18 WND (integer or string)
 //! stake_wnd = 20
 //! withdraw_above_wnd = 5.0
+//! kernel_secs = 60                            # per task; kernels run in a sandboxed child
+//! max_job_mib = 4096                          # every task's inputs and outputs together
+//! fetch_secs = 30                             # per fetch (spec, manifest, input)
+//! # in_process = true                         # run kernels in the daemon (not sandboxed)
 //! ```
 
 use capacloud_client::marketplace::UNITS_PER_PLANCK;
@@ -87,11 +91,21 @@ pub struct Args {
     /// Withdraw earnings whenever more than this many WND are withdrawable.
     #[arg(long, env = "CAPACLOUD_WITHDRAW_ABOVE_WND")]
     pub withdraw_above_wnd: Option<f64>,
-    /// Run each kernel in a child process (a crashing or hanging driver then takes down only
-    /// the child; costs one adapter start per job).
-    #[arg(long, env = "CAPACLOUD_ISOLATE")]
+    /// Run renter kernels in this process instead of a child (the default runs every kernel,
+    /// compilation included, in a sandboxed child process that is killed at the time limit:
+    /// a crashing or hanging driver then takes down only the child).
+    #[arg(long, env = "CAPACLOUD_IN_PROCESS")]
     #[serde(default)]
-    pub isolate: bool,
+    pub in_process: bool,
+    /// Longest a kernel (one task) may run, in seconds [default: 60].
+    #[arg(long, env = "CAPACLOUD_KERNEL_SECS")]
+    pub kernel_secs: Option<u64>,
+    /// Largest job it takes, every task's inputs and outputs together, in MiB [default: 4096].
+    #[arg(long, env = "CAPACLOUD_MAX_JOB_MIB")]
+    pub max_job_mib: Option<u64>,
+    /// Longest one fetch (spec, manifest, input) may take, in seconds [default: 30].
+    #[arg(long, env = "CAPACLOUD_FETCH_SECS")]
+    pub fetch_secs: Option<u64>,
     /// Demo only: commit made-up results without computing (gets slashed when checked).
     #[arg(long)]
     #[serde(default)]
@@ -149,7 +163,11 @@ pub struct Settings {
     pub poll_secs: f64,
     /// Auto-withdraw threshold, contract units.
     pub withdraw_above: Option<u128>,
+    /// Run kernels in sandboxed child processes (the default).
     pub isolate: bool,
+    pub kernel_secs: u64,
+    pub max_job_bytes: u64,
+    pub fetch_secs: u64,
     pub cheat: bool,
 }
 
@@ -162,6 +180,14 @@ pub fn wnd_to_units(name: &'static str, wnd: f64) -> Result<u128, ConfigError> {
         return Err(ConfigError::Invalid { name, value: wnd.to_string(), reason: "expected 0 to 10^12 WND".into() });
     }
     Ok((wnd * 1e12).floor() as u128 * UNITS_PER_PLANCK)
+}
+
+/// `value` if it is 1 ..= `max`.
+fn positive(name: &'static str, value: u64, max: u64) -> Result<u64, ConfigError> {
+    if value == 0 || value > max {
+        return Err(ConfigError::Invalid { name, value: value.to_string(), reason: format!("expected 1 to {max}") });
+    }
+    Ok(value)
 }
 
 impl Settings {
@@ -200,7 +226,10 @@ impl Settings {
             vram_mib: args.vram_mib.or(file.vram_mib).unwrap_or(16_384),
             poll_secs,
             withdraw_above,
-            isolate: args.isolate || file.isolate,
+            isolate: !(args.in_process || file.in_process),
+            kernel_secs: positive("kernel_secs", args.kernel_secs.or(file.kernel_secs).unwrap_or(60), 86_400)?,
+            max_job_bytes: positive("max_job_mib", args.max_job_mib.or(file.max_job_mib).unwrap_or(4096), 1 << 20)? << 20,
+            fetch_secs: positive("fetch_secs", args.fetch_secs.or(file.fetch_secs).unwrap_or(30), 3600)?,
             cheat: args.cheat || file.cheat,
         })
     }
@@ -230,6 +259,10 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("/srv/w"));
         assert_eq!(s.withdraw_above, Some(2_500_000_000_000 * UNITS_PER_PLANCK));
         assert_eq!((s.url.as_str(), s.stake_wnd_back(), s.poll_secs), ("ws://127.0.0.1:9944", 30, 5.0));
+        assert!(s.isolate, "kernels run sandboxed unless told otherwise");
+        assert_eq!((s.kernel_secs, s.max_job_bytes, s.fetch_secs), (60, 4096 << 20, 30));
+        assert!(!Settings::resolve(args(&["--config", p, "--in-process"])).unwrap().isolate);
+        assert!(matches!(Settings::resolve(args(&["--config", p, "--kernel-secs", "0"])), Err(ConfigError::Invalid { name: "kernel_secs", .. })));
 
         let s = Settings::resolve(args(&["--config", p, "--price", "7", "--key-file", "k.json"])).unwrap();
         assert_eq!(s.price, 7);

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use capacloud_client::blob::LocalStore;
 use capacloud_client::chain::{self, Chain};
 use capacloud_client::keys;
-use capacloud_client::marketplace::{OfferInput, UNITS_PER_PLANCK};
+use capacloud_client::marketplace::{OfferInfo, OfferInput, UNITS_PER_PLANCK};
 use capacloud_client::Marketplace;
 use capacloud_executor::{score, ExecLimits, Gpu};
 use capacloud_worker::config::{Args, Settings};
@@ -58,31 +58,27 @@ async fn run(s: Settings) -> Result<()> {
     let measured = score::measure(&gpu).context("measuring the adapter score")?;
     tracing::info!(adapter = %gpu.describe(), gops = measured.matmul_gops, class = measured.class, "benchmarked");
 
-    let chain = Chain::connect(&s.url, key.pair).await?;
+    let chain = Arc::new(Chain::connect(&s.url, key.pair).await?);
     let market = Marketplace::at(&chain, address).await?;
     let me = chain.address();
-    match market.provider(me).await? {
-        None => {
-            market.register_provider(s.stake).await?;
-            tracing::info!(provider = ?me, stake = s.stake, "registered");
-        }
-        Some(p) if p.stake < s.stake => {
-            let top_up = (s.stake - p.stake).div_ceil(UNITS_PER_PLANCK) * UNITS_PER_PLANCK;
-            market.add_stake(top_up).await?;
-            tracing::info!(provider = ?me, top_up, "stake topped up");
-        }
-        Some(_) => {}
+    let stake = market.provider(me).await?.filter(|p| p.slot != 0).map_or(0, |p| p.stake);
+    if stake < s.stake {
+        let top_up = (s.stake - stake).div_ceil(UNITS_PER_PLANCK) * UNITS_PER_PLANCK;
+        market.stake(top_up).await?;
+        tracing::info!(provider = ?me, top_up, "staked");
     }
-    let info = OfferInput {
+    let info = OfferInfo {
         gpu_vendor: vendor_name(gpu.info.vendor),
-        gpu_model: gpu.info.name.chars().take(64).collect(),
-        vram_mib: s.vram_mib,
-        backend: format!("Vulkan {}", gpu.info.driver).chars().take(64).collect(),
-        benchmark_score: measured.matmul_gops.round() as u32,
-        gpu_class: measured.class,
+        gpu_model: gpu.info.name.chars().take(48).collect(),
+        backend: format!("Vulkan {}", gpu.info.driver).chars().take(48).collect(),
+        endpoint: endpoint.clone(),
+    };
+    let offer = OfferInput {
         price_per_unit: s.price,
         max_units: s.max_units,
-        endpoint: endpoint.clone(),
+        vram_mib: s.vram_mib,
+        benchmark_score: measured.matmul_gops.round() as u32,
+        info: codec::Encode::encode(&info),
     };
     // Reuse this provider's first active offer, else list one.
     let mut offer_id = None;
@@ -92,13 +88,7 @@ async fn run(s: Settings) -> Result<()> {
             break;
         }
     }
-    let offer_id = match offer_id {
-        Some(id) => {
-            market.update_offer(id, &info).await?;
-            id
-        }
-        None => market.list_offer(&info).await?.0,
-    };
+    let (offer_id, _) = market.list_offer(offer_id, &offer).await?;
     println!(
         "{}",
         serde_json::json!({ "provider": format!("{me:?}"), "offer_id": offer_id, "endpoint": endpoint, "gops": measured.matmul_gops, "class": measured.class })
@@ -121,12 +111,14 @@ async fn run(s: Settings) -> Result<()> {
         salt_secret: key.salt_secret,
         cheat: s.cheat,
         poll: Duration::from_secs_f64(s.poll_secs),
-        limits: ExecLimits::default(),
+        limits: ExecLimits { timeout: Duration::from_secs(s.kernel_secs), ..ExecLimits::default() },
         withdraw_above: s.withdraw_above,
         state_file: Some(s.data_dir.join("state.json")),
-        isolate: if s.isolate { Some(std::env::current_exe().context("locating this executable for --isolate")?) } else { None },
+        isolate: if s.isolate { Some(std::env::current_exe().context("locating this executable for kernel isolation")?) } else { None },
+        max_job_bytes: s.max_job_bytes,
+        fetch_timeout: Duration::from_secs(s.fetch_secs),
     };
-    let worker = Worker::new(&chain, address, gpu, store, cfg, metrics)?;
+    let worker = Worker::new(chain.clone(), address, gpu, store, cfg, metrics);
     worker.run(shutdown_signal()).await;
     let _ = stop_http.send(());
     http.await?.context("HTTP endpoint")?;

@@ -1,25 +1,31 @@
-//! The provider's job loop: tracks the marketplace's live jobs, takes the ones its offer
-//! qualifies for, runs them on the GPU, commits and reveals results, does verifier duty,
-//! and withdraws earnings above a threshold.
+//! The provider's job loop: tracks the marketplace's live jobs, validates and takes the ones
+//! its offer qualifies for, runs them on the GPU (every task of a batch), commits and reveals
+//! batch roots with the sampled tasks' multiproof, does verifier duty (re-executing only the
+//! sampled tasks), checks input availability when drawn for it, moves jobs it is part of on
+//! past their deadlines, and withdraws earnings above a threshold.
 //!
-//! The loop is driven by on-chain state, not by remembered events: every pass reads each
-//! live job and performs the one step the contract expects from this provider, if any.
-//! That makes it idempotent: a restarted worker resumes where the chain says it is and
-//! never submits a step twice (a step the chain already has is not "expected" any more).
-//! Salts are derived from the worker's key and the job id, and outputs are deterministic,
-//! so a restart recomputes the same commitment. Marketplace events wake the loop at once;
-//! a slow poll covers events missed while the connection was down.
+//! Driven by on-chain state: every pass reads each live job's core (one storage read) and
+//! takes the one step the contract expects from this provider, if any, so a restarted
+//! worker resumes where the chain says it is and never submits a step twice. Each step is
+//! bounded by a time limit, and GPU work runs in background tasks (one per job and role):
+//! a commitment or reveal never waits behind another job's fetch or kernel.
 //!
-//! What the worker knows between passes ([`WorkerState`]: the next job id to look at, the
-//! live job ids, the results it computed) is persisted after every change, so a restart
-//! neither rescans ended jobs nor recomputes finished kernels.
+//! Before it signs anything for a job it fetches and checks everything the job needs: the
+//! spec (format, limits, WGSL validation, bindings against the kernel's reflection, exact
+//! determinism), the work units against the spec and the dispatch's cost
+//! ([`WORKGROUPS_PER_UNIT`]), the task manifest, every input (length and sha256), and its
+//! memory budget. A job that fails any of them is never accepted or bid on.
+//!
+//! What the worker knows between passes ([`WorkerState`]) is written atomically and fsynced
+//! after every change; a corrupt state file is rebuilt from the chain, never fatal.
 
 use crate::metrics::{ActionLabel, Metrics, StateLabel};
 use capacloud_client::blob::{self, BlobStore, LocalStore, Resolver};
 use capacloud_client::chain::{Chain, ChainError};
-use capacloud_client::marketplace::{result_commitment, Amount, Hash32, Job, JobState};
+use capacloud_client::marketplace::{hash, merkle, sample, Amount, Hash32, JobCore, JobInput, JobState, Reveal, Sha, Verifier};
 use capacloud_client::Marketplace;
-use capacloud_executor::spec::{BindingKind, Determinism, JobSpec};
+use capacloud_executor::batch::TaskManifest;
+use capacloud_executor::spec::{BindingKind, Determinism, InputRef, JobSpec};
 use capacloud_executor::{ExecLimits, Gpu};
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +35,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subxt::utils::H160;
 
+/// A job's work units must cover its dispatch: at least one unit per this many workgroups
+/// (over every pass) of each task. A renter cannot buy 60 s of GPU for one unit.
+pub const WORKGROUPS_PER_UNIT: u64 = 256;
+
 /// Why the worker could not take a step.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -36,8 +46,10 @@ pub enum WorkerError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Blob(#[from] blob::BlobError),
-    #[error("job {job}: spec does not decode or check: {reason}")]
-    BadSpec { job: u64, reason: String },
+    #[error("job {job}: refused before signing: {reason}")]
+    Invalid { job: u64, reason: String },
+    #[error("job {job}: inputs cannot be fetched: {reason}")]
+    Unavailable { job: u64, reason: String },
     #[error("job {job}: execution failed: {source}")]
     Exec {
         job: u64,
@@ -54,6 +66,8 @@ pub enum WorkerError {
     },
     #[error("worker state file {path}: {reason}")]
     State { path: PathBuf, reason: String },
+    #[error("job {job}: step timed out after {secs} s")]
+    StepTimeout { job: u64, secs: u64 },
 }
 
 impl WorkerError {
@@ -64,12 +78,20 @@ impl WorkerError {
             WorkerError::Chain(ChainError::Reverted { .. } | ChainError::Dispatch { .. }) => "refused",
             WorkerError::Chain(_) => "chain",
             WorkerError::Blob(_) => "blob",
-            WorkerError::BadSpec { .. } => "bad_spec",
+            WorkerError::Invalid { .. } => "invalid_job",
+            WorkerError::Unavailable { .. } => "unavailable",
             WorkerError::Exec { source: capacloud_executor::ExecError::Timeout(_), .. } => "timeout",
             WorkerError::Isolated { source: crate::isolate::IsolateError::Timeout(_), .. } => "timeout",
             WorkerError::Exec { .. } | WorkerError::Join { .. } | WorkerError::Isolated { .. } => "exec",
             WorkerError::State { .. } => "state",
+            WorkerError::StepTimeout { .. } => "step_timeout",
         }
+    }
+
+    /// Whether the job cannot be executed as posted (inputs missing, the kernel over its
+    /// limits): what a provider reports instead of timing out.
+    fn unexecutable(&self) -> bool {
+        matches!(self, WorkerError::Unavailable { .. } | WorkerError::Invalid { .. } | WorkerError::Exec { .. } | WorkerError::Isolated { .. })
     }
 }
 
@@ -79,10 +101,10 @@ pub struct WorkerConfig {
     /// The offer this worker serves.
     pub offer_id: u64,
     /// Price per work unit it bids on open jobs (contract units).
-    pub bid_price: u128,
-    /// Secret mixed into result salts (derive it from the worker's key).
+    pub bid_price: Amount,
+    /// Secret its result salts derive from (see `keys::Key::salt_secret`).
     pub salt_secret: Hash32,
-    /// Test/demo only: commit a made-up root without computing (a cheating provider).
+    /// Test/demo only: commit made-up outputs without computing (a cheating provider).
     pub cheat: bool,
     /// Longest time between passes when no event arrives.
     pub poll: Duration,
@@ -94,15 +116,27 @@ pub struct WorkerConfig {
     /// Run kernels in child processes of this executable (the worker binary), see
     /// [`crate::isolate`]; `None` runs them in this process.
     pub isolate: Option<PathBuf>,
+    /// Largest job it takes: every task's inputs and outputs together, in bytes.
+    pub max_job_bytes: u64,
+    /// Longest a single fetch may take.
+    pub fetch_timeout: Duration,
 }
 
-/// A result the worker has computed for a job (as provider or as verifier).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A result the worker has computed for a job.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Computed {
+    /// As provider: every task's output root, and their batch root. As verifier: the
+    /// sampled tasks' roots (in sample order) and the answer over them.
+    #[serde(with = "hex_vec")]
+    pub roots: Vec<Hash32>,
     #[serde(with = "hex32")]
-    pub root: Hash32,
+    pub batch_root: Hash32,
+    #[serde(with = "hex32")]
+    pub answer: Hash32,
     #[serde(with = "hex32")]
     pub salt: Hash32,
+    /// The verifier round it was computed for (0 as provider).
+    pub round: u8,
 }
 
 mod hex32 {
@@ -115,6 +149,19 @@ mod hex32 {
     }
 }
 
+mod hex_vec {
+    pub fn serialize<S: serde::Serializer>(v: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
+        use serde::Serialize;
+        v.iter().map(hex::encode).collect::<Vec<_>>().serialize(s)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
+        let v: Vec<String> = serde::Deserialize::deserialize(d)?;
+        v.iter()
+            .map(|s| hex::decode(s).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| serde::de::Error::custom("expected 32 hex bytes")))
+            .collect()
+    }
+}
+
 /// What the worker remembers between passes and across restarts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WorkerState {
@@ -124,53 +171,70 @@ pub struct WorkerState {
     pub live: BTreeSet<u64>,
     /// Results computed for live jobs.
     pub computed: BTreeMap<u64, Computed>,
+    /// Jobs it checked and refused (never taken).
+    #[serde(default)]
+    pub refused: BTreeSet<u64>,
 }
 
 impl WorkerState {
-    /// Loads the state from `path`; a missing file is a fresh state.
-    ///
-    /// # Errors
-    /// [`WorkerError::State`] for an unreadable or corrupt file (never silently reset).
-    pub fn load(path: &std::path::Path) -> Result<Self, WorkerError> {
-        let err = |reason: String| WorkerError::State { path: path.into(), reason };
+    /// Loads the state from `path`. A missing file is a fresh state; an unreadable or
+    /// corrupt one (a torn write after a power loss) is set aside as `<path>.corrupt` and the
+    /// state rebuilt from the chain: every job is visited again and nothing is recomputed
+    /// that the chain does not ask for.
+    pub fn load(path: &std::path::Path) -> Self {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(err(e.to_string())),
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), %e, "corrupt worker state; rebuilding it from the chain");
+                    let _ = std::fs::rename(path, path.with_extension("corrupt"));
+                    Self::default()
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), %e, "unreadable worker state; rebuilding it from the chain");
+                Self::default()
+            }
         }
     }
 
-    /// Writes the state to `path` atomically (temp file + rename).
+    /// Writes the state to `path` durably: temp file, fsync, rename, fsync of the directory.
     ///
     /// # Errors
     /// [`WorkerError::State`].
     pub fn save(&self, path: &std::path::Path) -> Result<(), WorkerError> {
+        use std::io::Write;
         let err = |reason: String| WorkerError::State { path: path.into(), reason };
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
-        std::fs::write(tmp.path(), serde_json::to_vec_pretty(self).expect("state serializes")).map_err(|e| err(e.to_string()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
+        tmp.write_all(&serde_json::to_vec_pretty(self).expect("state serializes")).map_err(|e| err(e.to_string()))?;
+        tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
         tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| err(e.to_string()))?;
         Ok(())
     }
 }
 
 /// The largest encoded spec the limits allow: its WGSL, and per binding a URI and a uniform
-/// block, with room for the fixed fields.
+/// block, with room for the fixed fields and passes.
 fn max_spec_bytes(l: &capacloud_executor::spec::SpecLimits) -> u64 {
-    (l.max_wgsl_bytes + l.max_bindings * (l.max_uniform_bytes + 4096) + 4096) as u64
+    (l.max_wgsl_bytes + l.max_bindings * (l.max_uniform_bytes + 4096) + l.max_passes * (l.max_uniform_bytes + 256) + 4096) as u64
 }
 
-/// Jobs one pass works on at the same time (their transactions share the block).
-pub const MAX_CONCURRENT_JOBS: usize = 8;
+/// Jobs one pass visits at the same time.
+pub const MAX_CONCURRENT_JOBS: usize = 32;
+/// Longest one step of one job may take (chain reads and the transaction).
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Blocks past a deadline before this worker moves a job on itself (the party whose turn
+/// it was gets the first blocks).
+pub const GRACE_BLOCKS: u32 = 1;
 
 /// What a pass found at one job.
 enum Visit {
-    /// No such job.
     Gone,
-    /// Ended (now forgotten).
     Ended,
     Unreadable(ChainError),
-    /// Live in this state; the step taken, if any.
     Live(JobState, Result<Option<&'static str>, WorkerError>),
 }
 
@@ -183,10 +247,19 @@ pub struct PassReport {
     pub withdrawn: Amount,
 }
 
+/// The role a computation is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Provider,
+    Verifier(u8),
+}
+
+type Running = tokio::task::JoinHandle<Result<Computed, WorkerError>>;
+
 /// The job loop of one provider.
-pub struct Worker<'a> {
-    chain: &'a Chain,
-    market: Marketplace<'a>,
+pub struct Worker {
+    chain: Arc<Chain>,
+    market: H160,
     gpu: Arc<Gpu>,
     store: LocalStore,
     resolver: Resolver,
@@ -198,33 +271,37 @@ pub struct Worker<'a> {
     metrics: Arc<Metrics>,
     /// One kernel at a time on the GPU: concurrent jobs queue here, not in VRAM.
     gpu_slot: tokio::sync::Semaphore,
+    /// Background computations by (job, role).
+    running: Mutex<BTreeMap<(u64, Role), Running>>,
+    /// Job inputs and specs read once.
+    inputs: Mutex<BTreeMap<u64, JobInput>>,
 }
 
-impl<'a> Worker<'a> {
+impl Worker {
     /// A worker acting as `chain`'s signer on the marketplace at `market`, keeping outputs
     /// (and fetched inputs) in `store`. Loads its persisted state, if any.
-    ///
-    /// # Errors
-    /// [`WorkerError::State`] when the state file exists but cannot be read.
-    pub fn new(chain: &'a Chain, market: H160, gpu: Arc<Gpu>, store: LocalStore, cfg: WorkerConfig, metrics: Arc<Metrics>) -> Result<Self, WorkerError> {
-        let state = match &cfg.state_file {
-            Some(path) => WorkerState::load(path)?,
-            None => WorkerState::default(),
-        };
-        let cfg_loaded = cfg.state_file.as_ref().is_some_and(|p| p.exists());
-        Ok(Self {
+    pub fn new(chain: Arc<Chain>, market: H160, gpu: Arc<Gpu>, store: LocalStore, cfg: WorkerConfig, metrics: Arc<Metrics>) -> Arc<Self> {
+        let state = cfg.state_file.as_ref().map(|p| WorkerState::load(p)).unwrap_or_default();
+        let loaded = cfg.state_file.as_ref().is_some_and(|p| p.exists());
+        Arc::new(Self {
+            me: chain.address(),
             chain,
-            market: Marketplace::unchecked(chain, market),
+            market,
             gpu,
             resolver: Resolver::new(store.clone()),
             store,
             cfg,
-            me: chain.address(),
-            saved: Mutex::new(cfg_loaded.then(|| state.clone())),
+            saved: Mutex::new(loaded.then(|| state.clone())),
             state: Mutex::new(state),
             metrics,
             gpu_slot: tokio::sync::Semaphore::new(1),
+            running: Mutex::new(BTreeMap::new()),
+            inputs: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    fn market(&self) -> Marketplace<'_> {
+        Marketplace::unchecked(&self.chain, self.market)
     }
 
     /// A copy of the worker's state.
@@ -235,15 +312,10 @@ impl<'a> Worker<'a> {
     /// Runs a pass whenever a marketplace event arrives, and at least every `poll`, until
     /// `shutdown` resolves. Step errors are logged, counted and retried on the next pass;
     /// they never stop the loop.
-    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(self: &Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let (tx, mut events) = tokio::sync::mpsc::channel(256);
-        let follower = tokio::spawn(crate::follow::follow_forever(
-            self.chain.client().clone(),
-            self.market.address(),
-            tx,
-            self.metrics.clone(),
-        ));
+        let follower = tokio::spawn(crate::follow::follow_forever(self.chain.client().clone(), self.market, tx, self.metrics.clone()));
         loop {
             match self.pass().await {
                 Ok(report) => {
@@ -272,18 +344,20 @@ impl<'a> Worker<'a> {
             }
         }
         follower.abort();
+        for (_, h) in std::mem::take(&mut *self.running.lock().unwrap()) {
+            h.abort();
+        }
     }
 
     /// One pass over every live job, then the withdrawal check.
     ///
     /// # Errors
     /// Only when the job count or the chain's height cannot be read or the state cannot be
-    /// saved; per-job
-    /// failures are in the report.
-    pub async fn pass(&self) -> Result<PassReport, WorkerError> {
+    /// saved; per-job failures are in the report.
+    pub async fn pass(self: &Arc<Self>) -> Result<PassReport, WorkerError> {
         let mut report = PassReport::default();
-        let count = self.market.job_count().await.inspect_err(|e| self.count_rpc(e))?;
-        // Deadlines are compared with one reading of the chain's height per pass.
+        let market = self.market();
+        let count = market.job_count().await.inspect_err(|e| self.count_rpc(e))?;
         let now = self.chain.finalized_number().await.inspect_err(|e| self.count_rpc(e))?;
         let live: Vec<u64> = {
             let mut st = self.state.lock().unwrap();
@@ -292,10 +366,14 @@ impl<'a> Worker<'a> {
             st.next_job = st.next_job.max(count);
             st.live.iter().copied().collect()
         };
-        // Jobs are visited concurrently: each step waits about a block for finality, so a
-        // provider with several live jobs would otherwise serialize them block by block.
         let visits: Vec<(u64, Visit)> = futures::stream::iter(live)
-            .map(|id| async move { (id, self.visit(id, now).await) })
+            .map(|id| async move {
+                let visit = match tokio::time::timeout(STEP_TIMEOUT, self.visit(id, now)).await {
+                    Ok(v) => v,
+                    Err(_) => Visit::Live(JobState::Open, Err(WorkerError::StepTimeout { job: id, secs: STEP_TIMEOUT.as_secs() })),
+                };
+                (id, visit)
+            })
             .buffer_unordered(MAX_CONCURRENT_JOBS)
             .collect()
             .await;
@@ -330,6 +408,12 @@ impl<'a> Worker<'a> {
         for (state, n) in by_state {
             self.metrics.jobs.get_or_create(&StateLabel { state }).set(n);
         }
+        self.persist()?;
+        report.withdrawn = self.maybe_withdraw().await?;
+        Ok(report)
+    }
+
+    fn persist(&self) -> Result<(), WorkerError> {
         if let Some(path) = &self.cfg.state_file {
             let now = self.state.lock().unwrap().clone();
             let mut saved = self.saved.lock().unwrap();
@@ -338,22 +422,20 @@ impl<'a> Worker<'a> {
                 *saved = Some(now);
             }
         }
-        report.withdrawn = self.maybe_withdraw().await?;
-        Ok(report)
+        Ok(())
     }
 
-    /// Reads job `id` and takes the step this provider owes it at height `now`, if any.
-    async fn visit(&self, id: u64, now: u32) -> Visit {
-        let job = match self.market.job(id).await {
-            Ok(Some(job)) => job,
+    async fn visit(self: &Arc<Self>, id: u64, now: u32) -> Visit {
+        let core = match self.market().job_core(id).await {
+            Ok(Some(c)) => c,
             Ok(None) => return Visit::Gone,
             Err(e) => return Visit::Unreadable(e),
         };
-        if job.state.is_terminal() {
-            self.finish(id, &job);
+        if core.state.is_terminal() {
+            self.finish(id, &core);
             return Visit::Ended;
         }
-        Visit::Live(job.state, self.step(id, &job, now).await)
+        Visit::Live(core.state, self.step(id, &core, now).await)
     }
 
     fn count_rpc(&self, e: &ChainError) {
@@ -363,127 +445,375 @@ impl<'a> Worker<'a> {
     }
 
     /// Forgets an ended job, counting it when this worker took part.
-    fn finish(&self, id: u64, job: &Job) {
-        let mut st = self.state.lock().unwrap();
-        st.live.remove(&id);
-        st.computed.remove(&id);
-        let took_part = job.provider == Some(self.me) || job.verifiers.iter().flatten().any(|v| v.account == self.me);
+    fn finish(&self, id: u64, core: &JobCore) {
+        let took_part = {
+            let mut st = self.state.lock().unwrap();
+            st.live.remove(&id);
+            st.refused.remove(&id);
+            st.computed.remove(&id).is_some() || core.provider == self.me
+        };
+        self.running.lock().unwrap().retain(|(j, _), _| *j != id);
+        self.inputs.lock().unwrap().remove(&id);
         if took_part {
-            self.metrics.jobs_finished.get_or_create(&StateLabel { state: format!("{:?}", job.state) }).inc();
-            tracing::info!(job_id = id, renter = ?job.renter, provider = ?job.provider, state = ?job.state, "job ended");
+            self.metrics.jobs_finished.get_or_create(&StateLabel { state: format!("{:?}", core.state) }).inc();
+            tracing::info!(job_id = id, renter = ?core.renter, provider = ?core.provider, state = ?core.state, "job ended");
         }
     }
 
     /// Withdraws everything when the withdrawable balance exceeds the threshold.
     async fn maybe_withdraw(&self) -> Result<Amount, WorkerError> {
         let Some(threshold) = self.cfg.withdraw_above else { return Ok(0) };
-        let available = self.market.withdrawable_of(self.me).await?;
+        let market = self.market();
+        let available = market.withdrawable_of(self.me).await?;
         if available <= threshold {
             return Ok(0);
         }
-        let (amount, _) = self.market.withdraw().await?;
+        let (amount, _) = market.withdraw().await?;
         self.metrics.withdrawn_wnd.inc_by(amount as f64 / 1e18);
         Ok(amount)
     }
 
+    // ------------------------------------------------------------ the step
+
     /// The step this provider owes job `id` in its current state at height `now`, if any.
-    async fn step(&self, id: u64, job: &Job, now: u32) -> Result<Option<&'static str>, WorkerError> {
-        let mine = job.provider == Some(self.me);
-        let verifier = job.current_verifier().filter(|v| v.account == self.me);
-        match job.state {
-            JobState::AwaitingAccept if job.input.offer_id == Some(self.cfg.offer_id) && now <= job.phase_deadline => {
-                self.load_spec(id, job).await?;
-                self.market.accept_job(id).await?;
-                Ok(Some("accepted"))
-            }
-            JobState::Open if job.renter != self.me && now <= job.phase_deadline => {
-                let price = self.cfg.bid_price;
-                let beaten = job.best_bid.is_some_and(|b| b.provider == self.me || b.price_per_unit <= price);
-                if beaten || price > job.input.max_price_per_unit {
+    async fn step(self: &Arc<Self>, id: u64, core: &JobCore, now: u32) -> Result<Option<&'static str>, WorkerError> {
+        let market = self.market();
+        let mine = core.provider == self.me;
+        let past = |extra: u32| now > core.phase_deadline.saturating_add(extra);
+        // A due verifier draw: anyone may make it once its beacon block is sealed; the
+        // parties of the job (and anyone who could be drawn) do.
+        if core.draw_at.is_some_and(|b| b < now) {
+            market.cleanup(id).await?;
+            return Ok(Some("made a draw"));
+        }
+        let verifier = if matches!(core.state, JobState::InputCheck | JobState::VerifierCommit | JobState::Reveal) {
+            self.my_verifier(id, core).await?
+        } else {
+            None
+        };
+        match core.state {
+            JobState::AwaitingAccept if mine && core.offer_id == Some(self.cfg.offer_id) && !past(0) => {
+                if !self.take_check(id, core).await? {
                     return Ok(None);
                 }
-                self.load_spec(id, job).await?;
-                self.market.bid(id, self.cfg.offer_id, price).await?;
+                market.accept_job(id).await?;
+                Ok(Some("accepted"))
+            }
+            JobState::Open if core.renter != self.me && !past(0) => {
+                let price = self.cfg.bid_price;
+                let beaten = core.has_provider() && (mine || core.price_per_unit <= price);
+                if beaten || price > core.max_price_per_unit {
+                    return Ok(None);
+                }
+                if !self.take_check(id, core).await? {
+                    return Ok(None);
+                }
+                market.bid(id, self.cfg.offer_id, price).await?;
                 Ok(Some("bid"))
             }
-            JobState::Open if now > job.phase_deadline && job.best_bid.is_some_and(|b| b.provider == self.me) => {
-                self.market.close_auction(id).await?;
+            JobState::Open if mine && past(0) => {
+                market.cleanup(id).await?;
                 Ok(Some("closed auction"))
             }
-            JobState::Assigned if mine && job.provider_commitment.is_none() => {
-                let c = self.compute(id, job, self.cfg.cheat).await?;
-                self.market.commit_result(id, result_commitment(b"P", id, self.me, &c.root, &c.salt)).await?;
-                Ok(Some("committed"))
+            JobState::Assigned if mine && core.commitment == [0; 32] && !past(0) => {
+                match self.result(id, core, Role::Provider).await {
+                    Ok(Some(c)) => {
+                        market.commit(id, hash::provider_commitment::<Sha>(id, self.me, &c.batch_root, &c.salt)).await?;
+                        Ok(Some("committed"))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) if e.unexecutable() && !core.reported => {
+                        tracing::warn!(job_id = id, %e, "reporting the job unexecutable");
+                        market.report(id, false).await?;
+                        Ok(Some("reported inputs unavailable"))
+                    }
+                    Err(e) => Err(e),
+                }
             }
-            JobState::VerifierCommit if verifier.is_some_and(|v| v.commitment.is_none()) => {
-                // A verifier always computes honestly: its bond is at stake.
-                let c = self.compute(id, job, false).await?;
-                self.market.commit_verification(id, result_commitment(b"V", id, self.me, &c.root, &c.salt)).await?;
-                Ok(Some("verification committed"))
+            JobState::InputCheck if verifier.is_some_and(|v| v.account == self.me) && !past(0) => {
+                // Drawn to check the provider's report: can the inputs be fetched?
+                let available = match self.job_input(id).await {
+                    Ok(input) => self.fetch_all(id, core, &input).await.is_ok(),
+                    Err(_) => false,
+                };
+                market.report(id, available).await?;
+                Ok(Some(if available { "voted inputs available" } else { "voted inputs unavailable" }))
             }
-            JobState::Reveal if mine && job.provider_root.is_none() => {
-                let c = self.compute(id, job, self.cfg.cheat).await?;
-                self.market.reveal_result(id, c.root, c.salt).await?;
+            JobState::VerifierCommit if verifier.is_some_and(|v| v.account == self.me && !v.has_committed()) && !past(0) => {
+                match self.result(id, core, Role::Verifier(core.round)).await {
+                    Ok(Some(c)) => {
+                        market.commit(id, hash::verifier_commitment::<Sha>(id, self.me, &c.answer, &c.salt)).await?;
+                        Ok(Some("verification committed"))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) if matches!(e, WorkerError::Unavailable { .. }) => {
+                        market.report(id, false).await?;
+                        Ok(Some("reported inputs unavailable as verifier"))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            JobState::Reveal if mine && core.batch_root == [0; 32] && now > core.commit_block && !past(0) => {
+                let Some(c) = self.result(id, core, Role::Provider).await? else { return Ok(None) };
+                let reveal = if core.checked() {
+                    let indices = sample::sampled::<Sha>(&core.check_seed, core.tasks, core.check_rate_bps, !core.seed_revealed);
+                    let leaves_all: Vec<Hash32> = c.roots.iter().enumerate().map(|(i, r)| merkle::task_leaf::<Sha>(i as u32, r)).collect();
+                    let proof = merkle::multiproof::<Sha>(&leaves_all, &indices)
+                        .ok_or_else(|| WorkerError::Invalid { job: id, reason: "sample out of range".into() })?;
+                    let leaves = indices.iter().map(|&i| leaves_all[i as usize]).collect();
+                    Reveal::Provider { batch_root: c.batch_root, leaves, proof }
+                } else {
+                    Reveal::Provider { batch_root: c.batch_root, leaves: vec![], proof: vec![] }
+                };
+                market.reveal(id, c.salt, &reveal).await?;
                 Ok(Some("revealed"))
             }
-            JobState::Reveal if job.checked && verifier.is_some_and(|v| v.commitment.is_some() && v.root.is_none()) => {
-                let c = self.compute(id, job, false).await?;
-                self.market.reveal_result(id, c.root, c.salt).await?;
+            JobState::Reveal if verifier.is_some_and(|v| v.account == self.me && v.has_committed() && !v.has_revealed()) && !past(0) => {
+                let v = verifier.expect("matched");
+                if now <= v.committed_at {
+                    return Ok(None);
+                }
+                let Some(c) = self.result(id, core, Role::Verifier(core.round)).await? else { return Ok(None) };
+                let roots = if self.answer_was_public(id, core, &v, &c.answer).await? { c.roots.clone() } else { vec![] };
+                market.reveal(id, c.salt, &Reveal::Verifier { answer: c.answer, roots }).await?;
                 Ok(Some("verification revealed"))
+            }
+            // Past a deadline, the parties of a job move it on themselves rather than wait for
+            // a keeper: the provider for its payout or stake, a verifier for its bond.
+            _ if past(GRACE_BLOCKS) && (mine || verifier.is_some_and(|v| v.account == self.me)) => {
+                market.cleanup(id).await?;
+                Ok(Some("cleaned up"))
             }
             _ => Ok(None),
         }
     }
 
-    /// Fetches and checks the job's spec (hash, format, limits, exact determinism).
-    async fn load_spec(&self, id: u64, job: &Job) -> Result<JobSpec, WorkerError> {
-        let bytes = self.resolver.fetch(&job.input.spec_hash, &job.input.spec_uri, max_spec_bytes(&self.cfg.limits.spec)).await?;
-        let spec = JobSpec::decode_spec_with_limits(&bytes, &self.cfg.limits.spec)
-            .map_err(|e| WorkerError::BadSpec { job: id, reason: e.to_string() })?;
-        if spec.determinism != Determinism::Exact {
-            return Err(WorkerError::BadSpec { job: id, reason: "only exact kernels can be spot-checked".into() });
-        }
-        Ok(spec)
+    /// This worker's verifier record for the job's current round, if it is drawn.
+    async fn my_verifier(&self, id: u64, core: &JobCore) -> Result<Option<Verifier>, WorkerError> {
+        let v = self.market().job(id).await?.and_then(|j| j.verifiers[usize::from(core.slot())]);
+        Ok(v.filter(|v| v.account == self.me))
     }
 
-    /// The job's result root and this worker's salt for it, computing (or, cheating,
-    /// inventing) the output the first time and storing it in the blob store.
-    async fn compute(&self, id: u64, job: &Job, cheat: bool) -> Result<Computed, WorkerError> {
-        if let Some(c) = self.state.lock().unwrap().computed.get(&id) {
-            return Ok(*c);
+    /// Whether `answer` was public before verifier `v` committed (the provider's, or in a
+    /// dispute the first verifier's): then the roots behind it must be revealed.
+    async fn answer_was_public(&self, id: u64, core: &JobCore, v: &Verifier, answer: &Hash32) -> Result<bool, WorkerError> {
+        if core.answered_at != 0 && core.answered_at <= v.committed_at && *answer == core.provider_answer {
+            return Ok(true);
         }
-        let salt = blob::sha256(&[self.cfg.salt_secret.as_slice(), &id.to_le_bytes()].concat());
-        let root = if cheat {
-            blob::sha256(&[b"never computed".as_slice(), &id.to_le_bytes()].concat())
+        if core.round == 2 {
+            if let Some(v1) = self.market().job(id).await?.and_then(|j| j.verifiers[1]) {
+                return Ok(v1.has_revealed() && v1.revealed_at <= v.committed_at && v1.answer == *answer);
+            }
+        }
+        Ok(false)
+    }
+
+    // ------------------------------------------------------------ validation before signing
+
+    /// Checks everything a job needs before this worker signs for it (see the module docs);
+    /// `false` (and the job remembered as refused) when it fails.
+    async fn take_check(&self, id: u64, core: &JobCore) -> Result<bool, WorkerError> {
+        if self.state.lock().unwrap().refused.contains(&id) {
+            return Ok(false);
+        }
+        let checked = async {
+            let input = self.job_input(id).await?;
+            self.fetch_all(id, core, &input).await.map(|_| ())
+        };
+        match checked.await {
+            Ok(()) => Ok(true),
+            Err(e @ (WorkerError::Chain(_) | WorkerError::StepTimeout { .. })) => Err(e),
+            Err(e) => {
+                tracing::warn!(job_id = id, %e, "job refused before signing");
+                self.metrics.fail(e.reason());
+                self.state.lock().unwrap().refused.insert(id);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn job_input(&self, id: u64) -> Result<JobInput, WorkerError> {
+        if let Some(i) = self.inputs.lock().unwrap().get(&id) {
+            return Ok(i.clone());
+        }
+        let j = self.market().job(id).await?.ok_or_else(|| WorkerError::Invalid { job: id, reason: "vanished".into() })?;
+        self.inputs.lock().unwrap().insert(id, j.input.clone());
+        Ok(j.input)
+    }
+
+    /// The job's spec and manifest, fetched and checked against the job.
+    async fn load_job(&self, id: u64, core: &JobCore, input: &JobInput) -> Result<(JobSpec, TaskManifest), WorkerError> {
+        let invalid = |reason: String| WorkerError::Invalid { job: id, reason };
+        let unavailable = |e: blob::BlobError| WorkerError::Unavailable { job: id, reason: e.to_string() };
+        let uri = String::from_utf8(input.uri.clone()).map_err(|_| invalid("the spec URI is not UTF-8".into()))?;
+        let limits = &self.cfg.limits.spec;
+        let bytes = self.fetch(&input.spec_hash, &uri, max_spec_bytes(limits)).await.map_err(unavailable)?;
+        let spec = JobSpec::decode_spec_with_limits(&bytes, limits).map_err(|e| invalid(e.to_string()))?;
+        if spec.determinism != Determinism::Exact {
+            return Err(invalid("only exact kernels can be spot-checked".into()));
+        }
+        capacloud_executor::exec::check_spec(&spec, limits).map_err(|e| invalid(e.to_string()))?;
+        if spec.work_units != core.units_per_task {
+            return Err(invalid(format!("the spec says {} units a task, the job {}", spec.work_units, core.units_per_task)));
+        }
+        let workgroups: u64 = std::iter::once(spec.workgroups)
+            .chain(spec.passes.iter().map(|p| p.workgroups))
+            .map(|w| w.iter().map(|d| u64::from(*d)).product::<u64>())
+            .sum();
+        if core.units_per_task < workgroups.div_ceil(WORKGROUPS_PER_UNIT) {
+            return Err(invalid(format!("{workgroups} workgroups a task need at least {} units", workgroups.div_ceil(WORKGROUPS_PER_UNIT))));
+        }
+        let manifest = if input.manifest_hash == [0; 32] {
+            if core.tasks != 1 {
+                return Err(invalid("a batch without a manifest".into()));
+            }
+            TaskManifest::single(&spec)
         } else {
-            let spec = self.load_spec(id, job).await?;
-            let mut inputs = BTreeMap::new();
-            for b in &spec.bindings {
-                if let BindingKind::Input(r) = &b.kind {
-                    inputs.insert(b.binding, self.resolver.fetch(&r.sha256, &r.uri, r.len).await?);
+            let muri = capacloud_client::renter::sibling_uri(&uri, &input.manifest_hash);
+            let max = u64::from(core.tasks) * (spec.bindings.len() as u64) * 700 + 64;
+            let m = self.fetch(&input.manifest_hash, &muri, max).await.map_err(unavailable)?;
+            TaskManifest::decode_for(&m, &spec, core.tasks, &input.manifest_hash).map_err(|e| invalid(e.to_string()))?
+        };
+        let per_task: u64 = spec
+            .bindings
+            .iter()
+            .map(|b| match &b.kind {
+                BindingKind::Input(r) => r.len,
+                BindingKind::Output { len } => *len,
+                _ => 0,
+            })
+            .sum();
+        if per_task.saturating_mul(u64::from(core.tasks)) > self.cfg.max_job_bytes {
+            return Err(invalid(format!("{} tasks of {per_task} bytes exceed the {}-byte budget", core.tasks, self.cfg.max_job_bytes)));
+        }
+        Ok((spec, manifest))
+    }
+
+    async fn fetch(&self, h: &Hash32, uri: &str, max: u64) -> Result<Vec<u8>, blob::BlobError> {
+        match tokio::time::timeout(self.cfg.fetch_timeout, self.resolver.fetch(h, uri, max)).await {
+            Ok(r) => r,
+            Err(_) => Err(blob::BlobError::Http { url: uri.into(), reason: format!("no answer within {:?}", self.cfg.fetch_timeout) }),
+        }
+    }
+
+    /// Every task's inputs, fetched and checked (length, sha256). `Unavailable` when any
+    /// cannot be had.
+    async fn fetch_all(&self, id: u64, core: &JobCore, input: &JobInput) -> Result<(JobSpec, Vec<BTreeMap<u32, Vec<u8>>>), WorkerError> {
+        let (spec, manifest) = self.load_job(id, core, input).await?;
+        let mut tasks = Vec::with_capacity(manifest.tasks.len());
+        for t in 0..manifest.tasks.len() {
+            tasks.push(self.fetch_task(id, &spec, &manifest, t).await?);
+        }
+        Ok((spec, tasks))
+    }
+
+    async fn fetch_task(&self, id: u64, spec: &JobSpec, manifest: &TaskManifest, task: usize) -> Result<BTreeMap<u32, Vec<u8>>, WorkerError> {
+        let mut inputs = BTreeMap::new();
+        for (binding, r) in manifest.inputs_of(spec, task) {
+            let InputRef { sha256, uri, len } = r;
+            let data = self.fetch(&sha256, &uri, len).await.map_err(|e| WorkerError::Unavailable { job: id, reason: format!("task {task}: {e}") })?;
+            if data.len() as u64 != len {
+                return Err(WorkerError::Invalid { job: id, reason: format!("task {task} input {binding}: {} bytes, {len} declared", data.len()) });
+            }
+            inputs.insert(binding, data);
+        }
+        Ok(inputs)
+    }
+
+    // ------------------------------------------------------------ computing
+
+    /// The job's result for `role`: persisted, finished in the background, or started now
+    /// (`None` until it is done).
+    async fn result(self: &Arc<Self>, id: u64, core: &JobCore, role: Role) -> Result<Option<Computed>, WorkerError> {
+        let round = match role {
+            Role::Provider => 0,
+            Role::Verifier(r) => r,
+        };
+        if let Some(c) = self.state.lock().unwrap().computed.get(&id).filter(|c| c.round == round) {
+            return Ok(Some(c.clone()));
+        }
+        let finished = {
+            let mut running = self.running.lock().unwrap();
+            match running.get(&(id, role)) {
+                Some(h) if h.is_finished() => running.remove(&(id, role)),
+                Some(_) => return Ok(None),
+                None => {
+                    let me = self.clone();
+                    let core = core.clone();
+                    running.insert((id, role), tokio::spawn(async move { me.compute(id, &core, role).await }));
+                    return Ok(None);
                 }
             }
-            let gpu = self.gpu.clone();
-            let limits = self.cfg.limits.clone();
-            let _slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
-            let started = Instant::now();
-            let (output, commitment) = match &self.cfg.isolate {
-                Some(exe) => crate::isolate::execute(exe, &spec, &inputs, &limits, crate::isolate::STARTUP_GRACE).await.map_err(|source| WorkerError::Isolated { job: id, source })?,
-                None => {
-                    let exec = tokio::task::spawn_blocking(move || capacloud_executor::execute(&gpu, &spec, &inputs, &limits))
-                        .await
-                        .map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })?
-                        .map_err(|source| WorkerError::Exec { job: id, source })?;
-                    (exec.output, exec.commitment)
-                }
-            };
-            self.metrics.gpu_seconds.inc_by(started.elapsed().as_secs_f64());
-            tracing::info!(job_id = id, renter = ?job.renter, bytes = output.len(), secs = started.elapsed().as_secs_f64(), isolated = self.cfg.isolate.is_some(), "computed");
-            self.store.put_output(&commitment.root, &output).await?;
-            commitment.root
         };
-        let c = Computed { root, salt };
-        self.state.lock().unwrap().computed.insert(id, c);
-        Ok(c)
+        let h = finished.expect("finished task");
+        let c = h.await.map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })??;
+        self.state.lock().unwrap().computed.insert(id, c.clone());
+        self.persist()?;
+        Ok(Some(c))
+    }
+
+    /// Computes the job's tasks for `role`: every task as provider, the sampled ones as
+    /// verifier. Outputs go to the store (and, as provider, the task-root list under the
+    /// batch root), so renters and verifiers can fetch them.
+    async fn compute(self: Arc<Self>, id: u64, core: &JobCore, role: Role) -> Result<Computed, WorkerError> {
+        let salt = hash::derive_salt::<Sha>(&self.cfg.salt_secret, id);
+        let round = match role {
+            Role::Provider => 0,
+            Role::Verifier(r) => r,
+        };
+        if role == Role::Provider && self.cfg.cheat {
+            let roots: Vec<Hash32> = (0..core.tasks).map(|i| blob::sha256(&[b"never computed".as_slice(), &id.to_le_bytes(), &i.to_le_bytes()].concat())).collect();
+            let batch_root = blob::batch_root(&roots);
+            return Ok(Computed { roots, batch_root, answer: [0; 32], salt, round });
+        }
+        let input = self.job_input(id).await?;
+        let (spec, manifest) = self.load_job(id, core, &input).await?;
+        let tasks: Vec<u32> = match role {
+            Role::Provider => (0..core.tasks).collect(),
+            Role::Verifier(_) => sample::sampled::<Sha>(&core.check_seed, core.tasks, core.check_rate_bps, !core.seed_revealed),
+        };
+        let mut task_inputs = Vec::with_capacity(tasks.len());
+        for &t in &tasks {
+            task_inputs.push(self.fetch_task(id, &spec, &manifest, t as usize).await?);
+        }
+        let _slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
+        let started = Instant::now();
+        let results = match &self.cfg.isolate {
+            Some(exe) => crate::isolate::execute_tasks(exe, &spec, &task_inputs, &self.cfg.limits, crate::isolate::STARTUP_GRACE)
+                .await
+                .map_err(|source| WorkerError::Isolated { job: id, source })?,
+            None => {
+                let (gpu, limits, spec) = (self.gpu.clone(), self.cfg.limits.clone(), spec.clone());
+                tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::new();
+                    capacloud_executor::batch::execute_batch(&gpu, &spec, task_inputs, &limits, |_, e| {
+                        out.push((e.output, e.commitment));
+                        Ok(())
+                    })
+                    .map(|_| out)
+                })
+                .await
+                .map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })?
+                .map_err(|source| WorkerError::Exec { job: id, source })?
+            }
+        };
+        self.metrics.gpu_seconds.inc_by(started.elapsed().as_secs_f64());
+        let mut roots = Vec::with_capacity(results.len());
+        for (output, commitment) in &results {
+            self.store.put_output(&commitment.root, output).await?;
+            roots.push(commitment.root);
+        }
+        tracing::info!(job_id = id, ?role, tasks = tasks.len(), secs = started.elapsed().as_secs_f64(), isolated = self.cfg.isolate.is_some(), "computed");
+        Ok(match role {
+            Role::Provider => {
+                let batch_root = self.store.put_batch(&roots).await?;
+                Computed { roots, batch_root, answer: [0; 32], salt, round }
+            }
+            Role::Verifier(_) => {
+                let leaves: Vec<Hash32> = tasks.iter().zip(&roots).map(|(i, r)| merkle::task_leaf::<Sha>(*i, r)).collect();
+                let answer = sample::answer::<Sha>(id, &leaves);
+                Computed { roots, batch_root: [0; 32], answer, salt, round }
+            }
+        })
     }
 }

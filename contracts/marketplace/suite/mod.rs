@@ -75,9 +75,7 @@ pub fn fresh_with(funded: &[Address]) -> Marketplace {
     test::set_callee(addr);
     test::set_contract_balance(addr, U256::zero());
     as_(alice());
-    let mut m = Marketplace::new(EPOCH, 0);
-    m.set_params(test_params()).unwrap();
-    m
+    Marketplace::new(EPOCH, 0, test_params()).expect("valid parameters")
 }
 
 pub fn fresh() -> Marketplace {

@@ -34,7 +34,13 @@ fn set_params_checks_bounds_and_applies_to_new_jobs_after_the_delay() {
     let addr = Address::from([0xCD; 20]);
     test::set_callee(addr);
     as_(alice());
-    let mut m = Marketplace::new(EPOCH, 10);
+    // The defaults' 20-block reveal window leaves no compute window in a 100-block epoch:
+    // such a market is refused at deployment.
+    assert_eq!(Marketplace::new(EPOCH, 10, Params::default()).err(), Some(Error::ParamOutOfBounds));
+    assert_eq!(Marketplace::new(EPOCH, 10, Params { min_stake: 0, ..test_params() }).err(), Some(Error::ParamOutOfBounds));
+    let initial = Params { reveal_window: 5, ..Params::default() };
+    let mut m = Marketplace::new(EPOCH, 10, initial).expect("valid parameters");
+    assert_eq!(m.state().params_at(now()), initial);
     let bad = [
         Params { protocol_fee_bps: MAX_PROTOCOL_FEE_BPS + 1, ..test_params() },
         Params { verifier_fee_bps: MAX_VERIFIER_FEE_BPS + 1, ..test_params() },
@@ -54,7 +60,7 @@ fn set_params_checks_bounds_and_applies_to_new_jobs_after_the_delay() {
     as_(alice());
     let start = now();
     m.set_params(test_params()).unwrap();
-    assert_eq!(m.state().params_at(now()), Params::default(), "not before the delay");
+    assert_eq!(m.state().params_at(now()), initial, "not before the delay");
     assert_eq!(m.state().pending_params, Some((test_params(), start + 10)));
     advance(10);
     assert_eq!(m.state().params_at(now()), test_params());

@@ -1,64 +1,214 @@
-//! `capacloud-market-bench`: the market end to end on a private local chain, with three real
-//! `capacloud-worker` processes (lavapipe here), each figure beside its baseline from the
-//! same run:
+//! `capacloud-market-bench`: what task batches buy, measured on a private local chain and on
+//! this machine's GPU (lavapipe here), each figure beside its baseline from the same run:
 //!
-//! - **latency** create → settled, in blocks and seconds, unchecked and checked jobs: the
-//!   workers (event-woken loops, GPU execution, HTTP input fetches, the renter's `follow`)
-//!   against the *protocol floor*, the same lifecycle driven in-process by one program that
-//!   sends each transaction as soon as the previous one is final;
-//! - **throughput**: N jobs spread over three providers, submitted at once, workers against
-//!   the same floor driver;
-//! - **resources**: each worker's CPU and resident memory while idle and while busy, beside
-//!   the node's over the same windows.
+//! - **chain cost per task**: one job of N tasks against N single-task jobs, N = 1, 10, 100,
+//!   1000 (separate jobs up to `--separate-max`), at the default 10 % check rate: fees,
+//!   ref_time and proof size per task, the tasks one block holds (from the runtime's own
+//!   block-weight limits), blocks spanned. Both driven in-process by one program sending
+//!   each transaction once the previous one is final (the protocol floor: no GPU, no polling);
+//! - **compute per task**: N sha256 tasks in one sandboxed kernel child (how the worker runs a
+//!   batch) against one child per task (how it runs separate jobs), beside in-process
+//!   execution on one shared device (the floor);
+//! - **end to end**: one batch through three real `capacloud-worker` processes and the
+//!   renter's `follow`, against the floor's latency for the same batch, with the processes'
+//!   CPU and memory beside the node's.
 //!
 //! `make bench-market` runs it; the results go to BENCHMARKS.md. It prints markdown tables.
 
-use anyhow::{bail, ensure, Context, Result};
-use capacloud_client::blob::{self, HttpStore, LocalStore};
-use capacloud_client::chain::Chain;
+use anyhow::{ensure, Context, Result};
+use capacloud_client::blob::{HttpStore, LocalStore};
+use capacloud_client::chain::{Chain, Receipt};
 use capacloud_client::marketplace::*;
-use capacloud_client::renter::{self, JobBundle, Terms};
+use capacloud_client::renter::{self, Journal, Terms};
 use capacloud_client::Marketplace;
-use capacloud_executor::workloads::{Sha256Batch, Workload};
-use capacloud_tests::{chain_spec, contract_artifacts, deploy_fast, dev_chains, endpoint, node_binary, provider_with_offer, TestNode};
+use capacloud_executor::exec::ExecLimits;
+use capacloud_executor::Gpu;
+use capacloud_tests::drive::{self, outputs, provider_commitment};
+use capacloud_tests::{chain_spec, contract_artifacts, deploy_fast, dev_chains, endpoint, next_epoch, node_binary, provider_with_offer, TestNode};
 use clap::Parser;
+use codec::{Compact, Decode};
+use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use subxt::utils::H160;
 
-const WND: Amount = 1_000_000_000_000_000_000;
-const PRICE: Amount = WND / 1_000;
-/// Check rate of the "unchecked" jobs: 1 % (0 would mean the contract's default, 10 %).
-const RARE_CHECK_BPS: u16 = 100;
+const WND: Amount = UNITS_PER_WND;
+const PRICE: Amount = WND / 10_000;
+/// Work units per task of the chain runs (the contract only sees the number).
+const UNITS: u64 = 100;
 
 #[derive(Parser)]
-#[command(about = "CapaCloud market benchmark: latency, throughput and worker resources on a local chain")]
+#[command(about = "CapaCloud market benchmark: task batches against separate jobs, on a local chain and this GPU")]
 struct Args {
-    /// Sequential jobs per latency series.
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Jobs in the throughput run.
-    #[arg(long, default_value_t = 12)]
-    jobs: usize,
-    /// 64-byte messages per throughput job (SHA-256 batch: 4 MiB of input by default,
-    /// fetched over HTTP by the provider and its verifiers).
-    #[arg(long, default_value_t = 65_536)]
+    /// Task counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
+    tasks: Vec<u32>,
+    /// Largest N run as N separate jobs on chain (each is a full lifecycle).
+    #[arg(long, default_value_t = 100)]
+    separate_max: u32,
+    /// Largest N run as N separate kernel children.
+    #[arg(long, default_value_t = 100)]
+    children_max: u32,
+    /// Check rate of every job, basis points.
+    #[arg(long, default_value_t = 1_000)]
+    rate: u16,
+    /// Tasks of the end-to-end batch through the worker processes (0 skips it).
+    #[arg(long, default_value_t = 100)]
+    e2e_tasks: u32,
+    /// 64-byte messages per sha256 task.
+    #[arg(long, default_value_t = 4_096)]
     messages: u32,
-    /// Start the workers with `--isolate` (each kernel in a child process).
-    #[arg(long)]
-    isolate: bool,
-    /// Seconds of the idle resource window.
-    #[arg(long, default_value_t = 20)]
-    idle_secs: u64,
+    /// Separate jobs in flight at once.
+    #[arg(long, default_value_t = 24)]
+    in_flight: usize,
 }
 
-/// CPU ticks (user + system, its finished children's included: an isolated worker's kernel
-/// processes) and resident memory (KiB, the process alone) of a process.
+// ------------------------------------------------------------------ block limits
+
+#[derive(Decode, Clone, Copy)]
+struct Weight {
+    ref_time: Compact<u64>,
+    proof_size: Compact<u64>,
+}
+
+#[derive(Decode)]
+struct PerClass {
+    _base_extrinsic: Weight,
+    _max_extrinsic: Option<Weight>,
+    max_total: Option<Weight>,
+    _reserved: Option<Weight>,
+}
+
+#[derive(Decode)]
+struct BlockWeights {
+    _base_block: Weight,
+    max_block: Weight,
+    normal: PerClass,
+    _operational: PerClass,
+    _mandatory: PerClass,
+}
+
+/// What transactions may use of one block: the normal class's (ref_time, proof_size).
+fn normal_limits(chain: &Chain) -> Result<(u64, u64)> {
+    let c = chain.client().constants().at(&subxt::dynamic::constant("System", "BlockWeights"))?;
+    let w = BlockWeights::decode(&mut c.encoded())?;
+    let n = w.normal.max_total.unwrap_or(w.max_block);
+    Ok((n.ref_time.0, n.proof_size.0))
+}
+
+// ------------------------------------------------------------------ the chain runs
+
+/// The transactions of some lifecycles, summed.
+#[derive(Default, Clone, Copy)]
+struct Cost {
+    txs: u32,
+    fee: u128,
+    ref_time: u64,
+    proof: u64,
+    first_block: u32,
+    last_block: u32,
+    checked: u32,
+}
+
+impl Cost {
+    fn add(&mut self, r: &Receipt) {
+        self.txs += 1;
+        self.fee += r.fee;
+        self.ref_time += r.dry_run.gas_required.ref_time;
+        self.proof += r.dry_run.gas_required.proof_size;
+        self.first_block = if self.first_block == 0 { r.block_number } else { self.first_block.min(r.block_number) };
+        self.last_block = self.last_block.max(r.block_number);
+    }
+
+    fn merge(mut self, o: Cost) -> Cost {
+        self.txs += o.txs;
+        self.fee += o.fee;
+        self.ref_time += o.ref_time;
+        self.proof += o.proof;
+        self.first_block = if self.first_block == 0 { o.first_block } else { self.first_block.min(o.first_block) };
+        self.last_block = self.last_block.max(o.last_block);
+        self.checked += o.checked;
+        self
+    }
+}
+
+/// The parties of the chain runs.
+struct Parties<'a> {
+    m: &'a Marketplace<'a>,
+    renter: &'a Chain,
+    provider: &'a Chain,
+    offer: u64,
+    verifiers: BTreeMap<H160, &'a Chain>,
+}
+
+/// One job of `tasks` tasks from creation to settlement, every transaction sent as soon as
+/// the previous one is final.
+async fn lifecycle(p: &Parties<'_>, tasks: u32, rate: u16, seed: Hash32) -> Result<Cost> {
+    let (mr, mp) = (p.m.with(p.renter), p.m.with(p.provider));
+    let mut cost = Cost::default();
+    let input = JobInput {
+        spec_hash: drive::sha(&[b"bench-spec"]),
+        manifest_hash: if tasks > 1 { drive::sha(&[b"bench-manifest", &tasks.to_le_bytes()]) } else { [0; 32] },
+        uri: b"sha256:bench".to_vec(),
+        tasks,
+        units_per_task: UNITS,
+        max_price_per_unit: PRICE,
+        requirements: Requirements::default(),
+        compute_blocks: 4,
+        check_rate_bps: rate,
+        pay_if_unverified: false,
+        offer_id: Some(p.offer),
+    };
+    let now = p.renter.finalized_number().await?;
+    let escrow = mr.required_escrow(&input, now).await?;
+    let (id, r) = mr.create_job(&input, seed_commitment(&seed), escrow).await.context("create_job")?;
+    cost.add(&r);
+    cost.add(&mp.accept_job(id).await.context("accept_job")?);
+    let roots = outputs(id, tasks, b"bench");
+    cost.add(&mp.commit(id, provider_commitment(id, p.provider.address(), &roots)).await.context("commit")?);
+    let commit_block = p.m.job_core(id).await?.context("job vanished")?.commit_block;
+    while p.renter.finalized_number().await? <= commit_block {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cost.add(&mr.reveal_seed(id, seed).await.context("reveal_seed")?);
+    let job = p.m.job(id).await?.context("job vanished")?;
+    if job.core.checked() {
+        cost.checked = job.core.sampled;
+        let v = job.current_verifier().context("no verifier drawn")?.account;
+        let mv = p.m.with(p.verifiers.get(&v).context("the drawn verifier is not one of ours")?);
+        let r = drive::verifier_commit(&mv, id, &roots).await.context("verifier commit")?;
+        cost.add(&r);
+        while p.renter.finalized_number().await? <= r.block_number {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        cost.add(&drive::provider_reveal(&mp, id, &roots).await.context("provider reveal")?);
+        cost.add(&drive::verifier_reveal(&mv, id, &roots, false).await.context("verifier reveal")?);
+    } else {
+        cost.add(&drive::provider_reveal(&mp, id, &roots).await.context("provider reveal")?);
+    }
+    let state = p.m.job_core(id).await?.context("job vanished")?.state;
+    ensure!(state == JobState::Settled, "job {id} ended {state:?}");
+    Ok(cost)
+}
+
+/// N single-task jobs, `in_flight` at a time.
+async fn separate(p: &Parties<'_>, n: u32, rate: u16, in_flight: usize) -> Result<Cost> {
+    futures::stream::iter(0..n)
+        .map(|i| lifecycle(p, 1, rate, drive::sha(&[b"separate", &n.to_le_bytes(), &i.to_le_bytes()])))
+        .buffer_unordered(in_flight)
+        .try_fold(Cost::default(), |acc, c| async move { Ok(acc.merge(c)) })
+        .await
+}
+
+// ------------------------------------------------------------------ processes
+
+/// CPU ticks (user + system, finished children's included: the kernel children) and
+/// resident memory (KiB) of a process.
 fn sample(pid: u32) -> Result<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15,
-    // cutime 16, cstime 17.
+    // Fields after the parenthesised command name: utime is field 14, stime 15, cutime 16, cstime 17.
     let rest = stat.rsplit_once(')').context("malformed stat")?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = f[11..=14].iter().map(|v| v.parse::<u64>()).sum::<Result<u64, _>>()?;
@@ -71,12 +221,7 @@ fn sample(pid: u32) -> Result<(u64, u64)> {
     Ok((ticks, rss))
 }
 
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
-}
-
-/// CPU % and peak RSS of each process over a window, sampled every 250 ms.
+/// CPU % and peak RSS of processes over a window, sampled every 250 ms.
 struct Window {
     pids: Vec<(String, u32)>,
     start: Instant,
@@ -86,14 +231,8 @@ struct Window {
 
 impl Window {
     fn open(pids: &[(String, u32)]) -> Result<Self> {
-        let mut ticks0 = Vec::new();
-        let mut peak_rss = Vec::new();
-        for (_, pid) in pids {
-            let (t, r) = sample(*pid)?;
-            ticks0.push(t);
-            peak_rss.push(r);
-        }
-        Ok(Self { pids: pids.to_vec(), start: Instant::now(), ticks0, peak_rss })
+        let s: Vec<(u64, u64)> = pids.iter().map(|(_, p)| sample(*p)).collect::<Result<_>>()?;
+        Ok(Self { pids: pids.to_vec(), start: Instant::now(), ticks0: s.iter().map(|x| x.0).collect(), peak_rss: s.iter().map(|x| x.1).collect() })
     }
 
     fn poll(&mut self) {
@@ -108,10 +247,12 @@ impl Window {
     fn close(mut self) -> Result<Vec<(String, f64, f64)>> {
         self.poll();
         let secs = self.start.elapsed().as_secs_f64();
+        // SAFETY: sysconf has no preconditions.
+        let hz = (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64;
         let mut out = Vec::new();
         for (i, (name, pid)) in self.pids.iter().enumerate() {
             let (t, _) = sample(*pid)?;
-            out.push((name.clone(), (t - self.ticks0[i]) as f64 / clock_ticks() / secs * 100.0, self.peak_rss[i] as f64 / 1024.0));
+            out.push((name.clone(), (t - self.ticks0[i]) as f64 / hz / secs * 100.0, self.peak_rss[i] as f64 / 1024.0));
         }
         Ok(out)
     }
@@ -128,248 +269,208 @@ async fn sampled<T>(window: &mut Window, fut: impl std::future::Future<Output = 
     }
 }
 
-/// One finished job as measured.
-#[derive(Clone, Copy, Debug)]
-struct Done {
-    id: u64,
-    checked: bool,
-    secs: f64,
-}
-
-/// The protocol floor: renter, provider and (when drawn) verifier in one program, each
-/// transaction sent as soon as the previous one is final. No GPU, no polling, no HTTP.
-#[allow(clippy::too_many_arguments)]
-async fn drive(m: &Marketplace<'_>, renter: &Chain, provider: (&Chain, u64), verifiers: &[&Chain], spec_hash: Hash32, work_units: u64, root: Hash32, rate: u16, seed: Hash32) -> Result<Done> {
-    let start = Instant::now();
-    let (mr, mp) = (m.with(renter), m.with(provider.0));
-    let now = renter.finalized_number().await?;
-    let input = JobInput {
-        spec_hash,
-        spec_uri: blob::uri(&spec_hash),
-        work_units,
-        max_price_per_unit: PRICE,
-        requirements: Requirements::default(),
-        deadline: now + 60,
-        check_rate_bps: rate,
-        seed_commitment: seed_commitment(&seed),
-        offer_id: Some(provider.1),
-    };
-    let (id, _) = mr.create_job(&input).await.context("create_job")?;
-    mp.accept_job(id).await.context("accept_job")?;
-    let salt = blob::sha256(&[b"floor-p".as_slice(), &id.to_le_bytes()].concat());
-    mp.commit_result(id, result_commitment(b"P", id, provider.0.address(), &root, &salt)).await.context("commit_result")?;
-    mr.reveal_seed(id, seed).await.context("reveal_seed")?;
-    let job = m.job(id).await?.context("job vanished")?;
-    match job.state {
-        JobState::Reveal => {
-            mp.reveal_result(id, root, salt).await.context("reveal_result")?;
-        }
-        JobState::VerifierCommit => {
-            let v = job.current_verifier().context("no verifier drawn")?.account;
-            let vc = verifiers.iter().find(|c| c.address() == v).context("verifier is not one of ours")?;
-            let mv = m.with(vc);
-            let vsalt = blob::sha256(&[b"floor-v".as_slice(), &id.to_le_bytes()].concat());
-            mv.commit_verification(id, result_commitment(b"V", id, v, &root, &vsalt)).await.context("commit_verification")?;
-            let (a, b) = tokio::join!(mp.reveal_result(id, root, salt), mv.reveal_result(id, root, vsalt));
-            a.context("provider reveal_result")?;
-            b.context("verifier reveal_result")?;
-        }
-        s => bail!("job {id} in {s:?} after the seed"),
-    }
-    let job = m.job(id).await?.context("job vanished")?;
-    ensure!(job.state == JobState::Settled, "job {id} ended {:?}", job.state);
-    Ok(Done { id, checked: job.checked, secs: start.elapsed().as_secs_f64() })
-}
-
-/// The real path: `renter::submit` + `renter::follow`, what `capacloud job submit` runs.
-async fn through_workers(m: &Marketplace<'_>, store: &HttpStore, bundle: &JobBundle, offer: u64, rate: u16, seed: Hash32) -> Result<Done> {
-    let start = Instant::now();
-    let now = m.chain().finalized_number().await?;
-    let terms = Terms { offer_id: Some(offer), max_price_per_unit: PRICE, check_rate_bps: rate, deadline_blocks: 60, requirements: Requirements::default() };
-    let id = renter::submit(m, store, bundle, &terms, &seed, now).await?;
-    let job = renter::follow(m, id, &seed, Duration::from_secs(300), |_| {}).await?;
-    ensure!(job.state == JobState::Settled, "job {id} ended {:?}", job.state);
-    Ok(Done { id, checked: job.checked, secs: start.elapsed().as_secs_f64() })
-}
-
-struct WorkerProc {
-    name: String,
-    child: Child,
-    offer_id: u64,
-}
-
-/// Starts `capacloud-worker` (the binary beside this one) and waits for its ready line.
-fn start_worker(name: &str, suri: &str, url: &str, contract: &str, dir: &std::path::Path, isolate: bool) -> Result<WorkerProc> {
+/// Starts `capacloud-worker` (the binary beside this one) and waits for its ready line;
+/// returns the child and its offer id.
+fn start_worker(name: &str, suri: &str, url: &str, contract: &str, dir: &std::path::Path) -> Result<(Child, u64)> {
     let bin = std::env::current_exe()?.with_file_name("capacloud-worker");
     ensure!(bin.exists(), "{} not built (cargo build --bins)", bin.display());
     let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
     let mut child = Command::new(bin)
-        .args(["--url", url, "--suri", suri, "--contract", contract, "--price", &PRICE.to_string(), "--listen", "127.0.0.1:0"])
+        .args(["--url", url, "--suri", suri, "--contract", contract, "--price", &PRICE.to_string(), "--listen", "127.0.0.1:0", "--stake-wnd", "2000"])
         .arg("--data-dir")
         .arg(dir.join(name))
-        .args(isolate.then_some("--isolate"))
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()?;
     let mut line = String::new();
     BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
     let ready: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("{name} did not start; see {}/{name}.log", dir.display()))?;
-    Ok(WorkerProc { name: name.into(), child, offer_id: ready["offer_id"].as_u64().context("offer_id")? })
+    Ok((child, ready["offer_id"].as_u64().context("offer_id")?))
 }
 
-fn stats(xs: &[f64]) -> String {
-    if xs.is_empty() {
-        return "–".into();
-    }
-    let mut v = xs.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    format!("{:.1} ({:.1}–{:.1})", v[v.len() / 2], v[0], v[v.len() - 1])
+fn per_task(total: f64, n: u32) -> f64 {
+    total / f64::from(n)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args = Args::parse();
     let art = contract_artifacts("capacloud-market-bench").context("build the contract first (make contract)")?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+
+    // ---- compute per task: one kernel child per batch vs one per task vs in-process.
+    eprintln!("compute: acquiring the GPU");
+    let gpu = Gpu::from_env().context("no GPU adapter (lavapipe: apt install mesa-vulkan-drivers)")?;
+    let worker_exe = std::env::current_exe()?.with_file_name("capacloud-worker");
+    ensure!(worker_exe.exists(), "{} not built (cargo build --bins)", worker_exe.display());
+    let limits = ExecLimits::default();
+    let mut compute_rows = Vec::new();
+    for &n in &args.tasks {
+        eprintln!("compute: {n} tasks");
+        let bundle = renter::library_job("sha256", args.messages, 1, n)?;
+        let t = Instant::now();
+        let mut roots = Vec::new();
+        capacloud_executor::batch::execute_batch(&gpu, &bundle.spec, bundle.tasks.iter().cloned(), &limits, |_, e| {
+            roots.push(e.commitment.root);
+            Ok(())
+        })?;
+        let in_process = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let isolated = capacloud_worker::isolate::execute_tasks(&worker_exe, &bundle.spec, &bundle.tasks, &limits, capacloud_worker::isolate::STARTUP_GRACE).await?;
+        let one_child = t.elapsed().as_secs_f64();
+        ensure!(isolated.iter().map(|(_, c)| c.root).eq(roots.iter().copied()), "the child's roots differ from in-process execution");
+        let per_child = if n <= args.children_max {
+            let t = Instant::now();
+            for inputs in &bundle.tasks {
+                capacloud_worker::isolate::execute(&worker_exe, &bundle.spec, inputs, &limits, capacloud_worker::isolate::STARTUP_GRACE).await?;
+            }
+            Some(t.elapsed().as_secs_f64())
+        } else {
+            None
+        };
+        compute_rows.push((n, in_process, one_child, per_child));
+    }
+    drop(gpu);
+
+    // ---- chain cost per task.
     let node = TestNode::start_with(&node_binary(), &chain_spec()).map_err(anyhow::Error::msg)?;
     let url = node.url();
     let [alice, bob, charlie, dave, eve, ferdie] = &dev_chains(&url).await;
+    let (max_ref, max_proof) = normal_limits(alice)?;
     let m = deploy_fast(alice, &art.code, 6, 10).await;
-    let providers = [bob, charlie, eve];
-    let mut offers = Vec::new();
-    for p in providers {
-        // Enough stake for every throughput job at once (each locks value × 99 at a 1 % check rate).
-        offers.push(provider_with_offer(&m, p, 200 * WND, &capacloud_tests::lavapipe_offer(PRICE)).await);
+    let offer = provider_with_offer(&m, bob, 20_000 * WND, &capacloud_tests::lavapipe_offer(PRICE)).await;
+    for v in [charlie, eve, ferdie] {
+        m.with(v).stake(100 * WND).await?;
+    }
+    next_epoch(&m).await;
+    let parties = Parties { m: &m, renter: dave, provider: bob, offer, verifiers: [charlie, eve, ferdie].into_iter().map(|c| (c.address(), c)).collect() };
+    let mut chain_rows = Vec::new();
+    for &n in &args.tasks {
+        eprintln!("chain: one job of {n} tasks");
+        let t = Instant::now();
+        let batch = lifecycle(&parties, n, args.rate, drive::sha(&[b"batch", &n.to_le_bytes()])).await?;
+        let batch_secs = t.elapsed().as_secs_f64();
+        let sep = if n <= args.separate_max {
+            eprintln!("chain: {n} single-task jobs");
+            let t = Instant::now();
+            let c = separate(&parties, n, args.rate, args.in_flight).await?;
+            Some((c, t.elapsed().as_secs_f64()))
+        } else {
+            None
+        };
+        let (balance, total) = m.balance_check().await?;
+        ensure!(balance == total, "money invariant broken: balance {balance} != {total}");
+        chain_rows.push((n, (batch, batch_secs), sep));
     }
 
-    let dir = tempfile::Builder::new().prefix("capacloud-bench-").tempdir()?;
-    let renter_server = endpoint(LocalStore::new(dir.path().join("renter"))?, None).await;
-    let store = HttpStore::new(&renter_server.url)?;
-    let w = Sha256Batch { messages: 256, seed: 11 };
-    let prepared = w.prepare();
-    let root = blob::output_root(&w.cpu_reference(&prepared));
-    let (spec, inputs) = prepared.to_job();
-    let spec_hash = spec.spec_hash();
-    let bundle = JobBundle { spec, inputs, library: None };
-    let big = Sha256Batch { messages: args.messages, seed: 12 };
-    let big_prepared = big.prepare();
-    let big_root = blob::output_root(&big.cpu_reference(&big_prepared));
-    let (big_spec, big_inputs) = big_prepared.to_job();
-    let big_hash = big_spec.spec_hash();
-    let big_units = big_spec.work_units;
-    let big_bundle = JobBundle { spec: big_spec, inputs: big_inputs, library: None };
-    let seed = |tag: &str, i: usize| blob::sha256(format!("{tag}-{i}").as_bytes());
-    let (md, mf) = (m.with(dave), m.with(ferdie));
-
-    // ---- Floor: latency series, then throughput (no workers running yet).
-    eprintln!("floor: latency");
-    let mut floor_lat = Vec::new();
-    for rate in [RARE_CHECK_BPS, 10_000] {
-        for i in 0..args.runs {
-            let s = seed(&format!("floor-{rate}"), i);
-            floor_lat.push(drive(&m, dave, (providers[i % 3], offers[i % 3]), &providers, spec_hash, bundle.spec.work_units, root, rate, s).await?);
+    // ---- end to end through three worker processes.
+    let mut e2e = None;
+    if args.e2e_tasks > 0 {
+        let n = args.e2e_tasks;
+        eprintln!("end to end: floor for {n} tasks");
+        let t = Instant::now();
+        let floor = lifecycle(&parties, n, args.rate, drive::sha(&[b"e2e-floor"])).await?;
+        let floor_secs = t.elapsed().as_secs_f64();
+        let dir = tempfile::Builder::new().prefix("capacloud-bench-").tempdir()?;
+        let contract = format!("{:?}", m.address());
+        let mut workers = Vec::new();
+        for (name, suri) in [("charlie", "//Charlie"), ("eve", "//Eve"), ("ferdie", "//Ferdie")] {
+            workers.push((name, start_worker(name, suri, &url, &contract, dir.path())?));
         }
-    }
-    eprintln!("floor: throughput");
-    let t = Instant::now();
-    let jobs: Vec<_> = (0..args.jobs)
-        .map(|i| {
-            let renter = if i % 2 == 0 { dave } else { ferdie };
-            drive(&m, renter, (providers[i % 3], offers[i % 3]), &providers, big_hash, big_units, big_root, RARE_CHECK_BPS, seed("floor-tp", i))
+        next_epoch(&m).await; // their top-ups count in draws
+        let renter_server = endpoint(LocalStore::new(dir.path().join("renter"))?, None).await;
+        let store = HttpStore::new(&renter_server.url)?;
+        let bundle = renter::library_job("sha256", args.messages, 2, n)?;
+        let terms = Terms {
+            offer_id: Some(workers[0].1 .1),
+            max_price_per_unit: PRICE,
+            check_rate_bps: args.rate,
+            compute_blocks: 40,
+            requirements: Requirements::default(),
+            pay_if_unverified: false,
+        };
+        let mut pids: Vec<(String, u32)> = workers.iter().map(|(name, (c, _))| (format!("worker {name}"), c.id())).collect();
+        pids.push(("node (baseline)".into(), node.pid()));
+        let mut busy = Window::open(&pids)?;
+        let md = m.with(dave);
+        let t = Instant::now();
+        let job = sampled(&mut busy, async {
+            let input = renter::stage(&store, &bundle, &terms).await?;
+            let seed = renter::random_seed()?;
+            let now = dave.finalized_number().await?;
+            let id = renter::create(&md, &Journal::new(dir.path().join("journal")), &input, &seed, now).await?;
+            let job = renter::follow(&md, id, &seed, Duration::from_secs(900), |_| {}).await?;
+            anyhow::Ok((id, job))
         })
-        .collect();
-    let floor_tp = futures::future::try_join_all(jobs).await?;
-    let floor_tp_secs = t.elapsed().as_secs_f64();
-
-    // ---- The three worker processes.
-    eprintln!("starting three workers");
-    let contract = format!("{:?}", m.address());
-    let mut workers = Vec::new();
-    for (name, suri) in [("bob", "//Bob"), ("charlie", "//Charlie"), ("eve", "//Eve")] {
-        workers.push(start_worker(name, suri, &url, &contract, dir.path(), args.isolate)?);
+        .await?;
+        let secs = t.elapsed().as_secs_f64();
+        let busy = busy.close()?;
+        let (id, job) = job;
+        ensure!(job.state == JobState::Settled, "job {id} ended {:?}", job.state);
+        let outputs = renter::fetch_outputs(&md, id, &job, &store).await?;
+        ensure!(outputs.len() == n as usize, "fetched {} of {n} outputs", outputs.len());
+        let events = alice.contract_events_in(m.address(), 0, alice.finalized_number().await?).await?;
+        let fold = capacloud_client::summary::fold(&events);
+        let row = fold.jobs.get(&id).context("the job is not in the events")?;
+        let blocks = row.ended.map(|e| e.block - row.created.block).context("no settlement event")?;
+        for (name, (mut child, _)) in workers {
+            // SAFETY: kill(2) with a child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait()?;
+            ensure!(status.success(), "worker {name} exited {status} after SIGTERM");
+        }
+        let (balance, total) = m.balance_check().await?;
+        ensure!(balance == total, "money invariant broken: balance {balance} != {total}");
+        e2e = Some((n, floor, floor_secs, blocks, secs, job.core.sampled, busy));
     }
-    let mut pids: Vec<(String, u32)> = workers.iter().map(|w| (format!("worker {}", w.name), w.child.id())).collect();
-    pids.push(("node (baseline)".into(), node.pid()));
-    eprintln!("idle window ({} s)", args.idle_secs);
-    let idle = Window::open(&pids)?;
-    tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
-    let idle = idle.close()?;
 
-    eprintln!("workers: latency");
-    let mut worker_lat = Vec::new();
-    for rate in [RARE_CHECK_BPS, 10_000] {
-        for i in 0..args.runs {
-            let offer = workers[i % 3].offer_id;
-            worker_lat.push(through_workers(&md, &store, &bundle, offer, rate, seed(&format!("workers-{rate}"), i)).await?);
+    // ---- tables.
+    println!("## Task batches (local dev chain, 1 s blocks; {cores} CPU cores; check rate {} %)\n", f64::from(args.rate) / 100.0);
+    println!("### Chain cost per task: one job of N tasks vs N single-task jobs (protocol floor driver)\n");
+    println!("Block limits read from the runtime (normal class): ref_time {:.2} s, proof size {:.2} MiB.\n", max_ref as f64 / 1e12, max_proof as f64 / 1_048_576.0);
+    println!("| N | layout | txs | checked tasks | fee / task (WND) | ref_time / task (ms) | proof / task (KiB) | tasks per block | blocks spanned | wall s |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let line = |n: u32, layout: &str, c: &Cost, secs: f64| {
+        let per_block = (max_ref as f64 / per_task(c.ref_time as f64, n)).min(max_proof as f64 / per_task(c.proof as f64, n));
+        println!(
+            "| {n} | {layout} | {} | {} | {:.5} | {:.2} | {:.1} | {:.0} | {} | {:.1} |",
+            c.txs,
+            c.checked,
+            per_task(c.fee as f64, n) / 1e12,
+            per_task(c.ref_time as f64, n) / 1e9,
+            per_task(c.proof as f64, n) / 1024.0,
+            per_block,
+            c.last_block - c.first_block,
+            secs
+        );
+    };
+    for (n, (batch, bs), sep) in &chain_rows {
+        line(*n, "one batch job", batch, *bs);
+        match sep {
+            Some((c, s)) => line(*n, "separate jobs (baseline)", c, *s),
+            None => println!("| {n} | separate jobs (baseline) | not run (> --separate-max {}) | | | | | | | |", args.separate_max),
         }
     }
-    eprintln!("workers: throughput");
-    let mut busy = Window::open(&pids)?;
-    let t = Instant::now();
-    let jobs: Vec<_> = (0..args.jobs)
-        .map(|i| {
-            let mr = if i % 2 == 0 { &md } else { &mf };
-            through_workers(mr, &store, &big_bundle, workers[i % 3].offer_id, RARE_CHECK_BPS, seed("workers-tp", i))
-        })
-        .collect();
-    let worker_tp = sampled(&mut busy, futures::future::try_join_all(jobs)).await?;
-    let worker_tp_secs = t.elapsed().as_secs_f64();
-    let busy = busy.close()?;
-
-    // Graceful shutdown: SIGTERM, exit 0.
-    for w in &mut workers {
-        // SAFETY: kill(2) with a child's pid.
-        unsafe { libc::kill(w.child.id() as i32, libc::SIGTERM) };
-        let status = w.child.wait()?;
-        ensure!(status.success(), "worker {} exited {status} after SIGTERM", w.name);
-    }
-    let (balance, total) = m.balance_check().await?;
-    ensure!(balance == total, "money invariant broken: balance {balance} != {total}");
-
-    // Blocks per job from the events (JobCreated block → settlement block).
-    let head = alice.finalized_number().await?;
-    let events = alice.contract_events_in(m.address(), 0, head).await?;
-    let capacloud_client::summary::Folded { jobs: rows, undecodable, .. } = capacloud_client::summary::fold(&events);
-    ensure!(undecodable == 0, "{undecodable} undecodable events");
-    let blocks = |d: &Done| -> f64 {
-        let r = &rows[&d.id];
-        r.ended_block.map(|e| f64::from(e - r.created_block)).unwrap_or(f64::NAN)
-    };
-    let span = |ds: &[Done]| -> u32 {
-        let first = ds.iter().map(|d| rows[&d.id].created_block).min().unwrap_or(0);
-        let last = ds.iter().filter_map(|d| rows[&d.id].ended_block).max().unwrap_or(0);
-        last - first
-    };
-
-    println!(
-        "## Market benchmark (local dev chain, 1 s blocks, lavapipe workers{}, {} CPU cores)\n",
-        if args.isolate { " with --isolate" } else { "" },
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    );
-    println!("### Latency create → settled (median (min–max))\n");
-    println!("| path | checked | jobs | blocks | seconds |");
+    println!("\n### Compute per task: sha256 of {} × 64-byte messages per task\n", args.messages);
+    println!("| N | in-process, one device (floor) ms/task | batch in one kernel child ms/task | one child per task (separate jobs) ms/task | saved per task |");
     println!("|---|---|---|---|---|");
-    for (path, ds) in [("protocol floor (one in-process driver)", &floor_lat), ("3 worker processes + renter follow", &worker_lat)] {
-        for checked in [false, true] {
-            let sel: Vec<&Done> = ds.iter().filter(|d| d.checked == checked).collect();
-            let b: Vec<f64> = sel.iter().map(|d| blocks(d)).collect();
-            let s: Vec<f64> = sel.iter().map(|d| d.secs).collect();
-            println!("| {path} | {} | {} | {} | {} |", if checked { "yes" } else { "no" }, sel.len(), stats(&b), stats(&s));
+    for (n, inp, one, per) in &compute_rows {
+        let ms = |s: f64| per_task(s * 1000.0, *n);
+        match per {
+            Some(p) => println!("| {n} | {:.1} | {:.1} | {:.1} | {:.0} % |", ms(*inp), ms(*one), ms(*p), (1.0 - one / p) * 100.0),
+            None => println!("| {n} | {:.1} | {:.1} | not run (> --children-max {}) | |", ms(*inp), ms(*one), args.children_max),
         }
     }
-    println!("\n### Throughput: {} SHA-256 jobs of {} messages ({} MiB in) submitted at once over 3 providers\n", args.jobs, args.messages, args.messages / 16_384);
-    println!("| path | wall s | blocks spanned | jobs/min | checked |");
-    println!("|---|---|---|---|---|");
-    for (path, ds, secs) in [("protocol floor (one in-process driver)", &floor_tp, floor_tp_secs), ("3 worker processes + renter follow", &worker_tp, worker_tp_secs)] {
-        let checked = ds.iter().filter(|d| d.checked).count();
-        println!("| {path} | {secs:.1} | {} | {:.1} | {checked} |", span(ds), ds.len() as f64 / secs * 60.0);
-    }
-    println!("\n### Resources (CPU % of one core; peak resident MiB): idle {} s, busy = the throughput run\n", args.idle_secs);
-    println!("| process | idle CPU % | idle RSS MiB | busy CPU % | busy peak RSS MiB |");
-    println!("|---|---|---|---|---|");
-    let busy: BTreeMap<String, (f64, f64)> = busy.into_iter().map(|(n, c, r)| (n, (c, r))).collect();
-    for (name, c, r) in idle {
-        let (bc, br) = busy[&name];
-        println!("| {name} | {c:.1} | {r:.0} | {bc:.1} | {br:.0} |");
+    if let Some((n, floor, floor_secs, blocks, secs, sampled, busy)) = e2e {
+        println!("\n### End to end: one batch of {n} sha256 tasks through 3 worker processes\n");
+        println!("| path | blocks create → settled | seconds | tasks re-executed |");
+        println!("|---|---|---|---|");
+        println!("| protocol floor (in-process driver, no compute) | {} | {floor_secs:.1} | {} |", floor.last_block - floor.first_block, floor.checked);
+        println!("| 3 worker processes + renter stage/create/follow | {blocks} | {secs:.1} | {sampled} |");
+        println!("\n| process | CPU % of one core | peak RSS MiB |\n|---|---|---|");
+        for (name, c, r) in busy {
+            println!("| {name} | {c:.1} | {r:.0} |");
+        }
     }
     Ok(())
 }
