@@ -3,8 +3,9 @@
 # if on separate machines. Starts the chain, deploys the marketplace, starts a renter's blob
 # server and three provider workers (Bob, Charlie, and Eve who cheats), and as renter Dave
 # submits a Mandelbrot job (direct hire, always checked, PNG out), an auctioned matmul job
-# (Eve underbids everyone, gets checked, is slashed) and a SHA-256 batch (Charlie). Ends with
-# the market's summary and stops everything it started, also on Ctrl-C.
+# (Eve underbids everyone, gets checked, is slashed) and a batch of 16 SHA-256 tasks
+# (Charlie, a sample of them re-executed). Ends with the market's summary and stops
+# everything it started, also on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CAPACLOUD_HOME=${CAPACLOUD_HOME:-$HOME/.capacloud}
@@ -27,14 +28,27 @@ worker="$target/debug/capacloud-worker"
 code="${CAPACLOUD_CONTRACT_DIR:-$target/ink}/marketplace.polkavm"
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 wait_http() { for _ in $(seq 1 240); do curl -sf "$1/healthz" >/dev/null && return 0; sleep 0.5; done; echo "$1 did not answer" >&2; return 1; }
+height() {
+  curl -sf -H 'Content-Type: application/json' -d '{"id":1,"jsonrpc":"2.0","method":"chain_getHeader","params":[]}' \
+    "http://127.0.0.1:$CAPACLOUD_RPC_PORT" | json 'int(d["result"]["number"], 16)'
+}
+# Stake bonded in one epoch is drawn from the next (the draw reads the epoch's snapshot).
+EPOCH=200
+wait_next_epoch() {
+  local target=$(( ($(height) / EPOCH + 1) * EPOCH ))
+  echo "   waiting for block $target (next stake epoch) so the new providers can be drawn as verifiers"
+  while [ "$(height)" -lt "$target" ]; do sleep 1; done
+}
 
 echo "== starting the local chain"
 export CAPACLOUD_URL=$(scripts/chain.sh start)
 echo "   $CAPACLOUD_URL"
 echo "== deploying the marketplace as //Alice"
-export CAPACLOUD_CONTRACT=$("$cli" --suri //Alice --json deploy --code "$code" | json 'd["deployment"]["address"]')
+# Short windows for a local demo: 200-block stake epochs (they bound a job's compute window,
+# here to 20 blocks), 6-block accept, bid and reveal windows, changes applying at once.
+export CAPACLOUD_CONTRACT=$("$cli" --suri //Alice --json deploy --code "$code" --epoch-blocks $EPOCH --params-delay 0 \
+  --accept-window 6 --bid-window 6 --reveal-window 6 | json 'd["deployment"]["address"]')
 echo "   contract $CAPACLOUD_CONTRACT"
-"$cli" --suri //Alice set-params --accept-window 6 --bid-window 6 --reveal-window 10 >/dev/null
 
 echo "== Dave's blob server (specs and inputs) on :$port_base"
 "$cli" blobs serve --dir "$work/dave-blobs" --listen "127.0.0.1:$port_base" 2>"$work/dave-blobs.log" & pids+=($!)
@@ -60,6 +74,7 @@ done
 offer_of() { "$cli" --json offers | json "[o['offer_id'] for o in d['offers'] if o['provider']=='$1'][0]"; }
 bob_offer=$(offer_of 0x41dccbd49b26c50d34355ed86ff0fa9e489d1e01)
 charlie_offer=$(offer_of 0xe2235a2ffe0354b27a6a1c543be6bf2920ff2134)
+wait_next_epoch
 
 export CAPACLOUD_SURI=//Dave
 echo "== //Dave: Mandelbrot 700x500, direct hire of Bob, always checked"
@@ -67,8 +82,9 @@ echo "== //Dave: Mandelbrot 700x500, direct hire of Bob, always checked"
   --max-price $PRICE_BOB --check-rate-bps 10000 --png mandelbrot.png
 echo "== //Dave: matmul 256, auctioned (lowest bid wins), always checked"
 "$cli" job submit --workload matmul --size 256 --max-price $PRICE_BOB --check-rate-bps 10000
-echo "== //Dave: SHA-256 of 65536 messages, direct hire of Charlie, default 10% check rate"
-"$cli" job submit --workload sha256 --size 65536 --offer "$charlie_offer" --max-price $PRICE_BOB
+echo "== //Dave: a batch of 16 SHA-256 tasks (4096 messages each), direct hire of Charlie, 25% of tasks checked"
+"$cli" job submit --workload sha256 --size 4096 --tasks 16 --offer "$charlie_offer" --max-price $PRICE_BOB \
+  --check-rate-bps 2500 --out "$work/sha256-outputs"
 
 echo
 echo "== summary"

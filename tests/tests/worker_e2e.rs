@@ -178,8 +178,12 @@ async fn workers_run_verify_and_catch_a_cheater() {
     assert_eq!(cheat.round, 2);
     let e = m.provider(eve.address()).await.unwrap().unwrap();
     assert_eq!(e.reputation.checks_failed, 1);
+    // Bob passed his two checks as a provider and, as one of the only two others, verified
+    // Eve's job in one of its two rounds (a verifier is never drawn twice for a job).
     let b = m.provider(bob.address()).await.unwrap().unwrap();
-    assert_eq!((b.reputation.jobs_completed, b.reputation.checks_passed), (2, 2));
+    assert_eq!((b.reputation.jobs_completed, b.reputation.checks_passed), (2, 3));
+    let c = m.provider(charlie.address()).await.unwrap().unwrap();
+    assert_eq!((c.reputation.jobs_completed, c.reputation.checks_failed), (0, 0));
 
     // Bob's /metrics over HTTP: commits, settled jobs, GPU time counted.
     let text = reqwest::get(format!("{}/metrics", machines[0].endpoint.url)).await.unwrap().text().await.unwrap();
