@@ -46,6 +46,7 @@ pub struct JobRow {
     pub state: Option<JobState>,
     pub batch_root: Option<[u8; 32]>,
     pub provider_payout: Amount,
+    /// What the job's verifiers earned (their `Paid` events; a slashed liar's stake included).
     pub verifier_fees: Amount,
     pub protocol_fee: Amount,
     /// Escrow returned to the renter.
@@ -174,10 +175,11 @@ impl Fold {
                     row.state = Some(if *round == 0 { JobState::InputCheck } else { JobState::VerifierCommit });
                 }
                 K::Revealed { batch_root, .. } => row.batch_root = Some(*batch_root),
-                K::Settled { batch_root, provider_payout, verifier_fees, protocol_fee, renter_refund, .. } => {
+                // Verifier fees are counted from the verifiers' `Paid` events: they include
+                // what slashed liars paid, which `Settled` (escrow only) leaves out.
+                K::Settled { batch_root, provider_payout, protocol_fee, renter_refund, .. } => {
                     row.batch_root = Some(*batch_root);
                     row.provider_payout += provider_payout;
-                    row.verifier_fees += verifier_fees;
                     row.protocol_fee += protocol_fee;
                     row.renter_refund += renter_refund;
                     row.state = Some(JobState::Settled);
@@ -236,7 +238,10 @@ impl Fold {
                 a.slashes += 1;
                 a.stake = a.stake.saturating_sub(*amount);
             }
-            K::Paid { fee } => self.account(e.verifier).verifier_fees += fee,
+            K::Paid { fee } => {
+                row.verifier_fees += fee;
+                self.account(e.verifier).verifier_fees += fee;
+            }
             _ => {}
         }
     }
@@ -346,4 +351,33 @@ pub async fn summarize(market: &Marketplace<'_>, from_block: u32) -> Result<Summ
         });
     }
     Ok(Summary { from_block, to_block, jobs: f.jobs.into_values().collect(), providers, prices: f.prices, undecodable_events: f.undecodable })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::marketplace::SlashReason;
+
+    fn addr(b: u8) -> H160 {
+        H160::from([b; 20])
+    }
+
+    #[test]
+    fn a_slashed_jobs_verifier_fees_are_what_its_verifiers_were_paid() {
+        let (renter, provider, v1, v2) = (addr(1), addr(2), addr(3), addr(4));
+        let at = |block| At { block, index: 0 };
+        let job = |kind| Event::Job(JobEvent { job_id: 7, renter, provider, kind });
+        let paid = |verifier, fee| Event::Verifier(VerifierEvent { job_id: 7, provider, verifier, kind: VerifierEventKind::Paid { fee } });
+        let mut f = Fold::default();
+        f.apply(at(5), Some(&paid(v1, 30)));
+        f.apply(at(6), Some(&paid(v2, 30)));
+        f.apply(at(6), Some(&job(JobEventKind::ProviderSlashed { amount: 45, to_verifiers: 45, to_treasury: 0, reason: SlashReason::WrongResult })));
+        f.apply(at(6), Some(&job(JobEventKind::Refunded { amount: 85, reason: RefundReason::ProviderSlashed })));
+        f.apply(at(7), None);
+        let row = &f.jobs[&7];
+        assert_eq!((row.verifier_fees, row.renter_refund, row.state, row.ended), (60, 85, Some(JobState::Slashed), Some(at(6))));
+        assert_eq!(row.slashes, vec![(provider, 45, "WrongResult".to_string())]);
+        assert_eq!((f.accounts[&v1].verifier_fees, f.accounts[&provider].slashed), (30, 45));
+        assert_eq!(f.undecodable, 1);
+    }
 }

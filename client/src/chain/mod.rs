@@ -109,13 +109,26 @@ impl ContractEvent {
     }
 }
 
+/// Gas above the dry-run's estimate a call may use, in percent (unused gas is refunded).
+pub const GAS_HEADROOM_PCT: u64 = 25;
+/// Storage deposit above the dry-run's a call may be charged, in plancks (0.05 WND: a few
+/// storage items; only what is stored is charged).
+pub const DEPOSIT_HEADROOM: u128 = 50_000_000_000;
+/// Sends of one call, the first included, when the state moves between dry-run and block.
+pub const CALL_ATTEMPTS: u32 = 3;
+
+fn with_headroom(w: Weight) -> Weight {
+    let up = |x: u64| x.saturating_add(x / 100 * GAS_HEADROOM_PCT);
+    Weight { ref_time: up(w.ref_time), proof_size: up(w.proof_size) }
+}
+
 /// What a submitted, finalized extrinsic did.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Receipt {
     pub block_hash: H256,
     pub block_number: u32,
     pub extrinsic_hash: H256,
-    /// Gas and deposit the extrinsic was submitted with (from the dry-run).
+    /// The dry-run the extrinsic's limits came from (its estimates, before headroom).
     pub dry_run: DryRun,
     /// The transaction fee paid, in plancks.
     pub fee: u128,
@@ -317,16 +330,24 @@ impl Chain {
     ///
     /// The dry-run sees the state before the transaction's block; another transaction in
     /// that block can change the path it takes (a verifier's reveal that turns out to be the
-    /// last one settles the job, at ~4× the gas). When the call runs out of gas or deposit
-    /// for that reason it is dry-run again on the new state and sent once more.
+    /// last one settles the job, at ~4× the gas; several providers staking at once each
+    /// write new stake-tree nodes). Limits therefore carry [`GAS_HEADROOM_PCT`] and
+    /// [`DEPOSIT_HEADROOM`] above the dry-run (only what is used is charged), and a call that
+    /// still runs out of gas or deposit is dry-run again on the new state and sent again,
+    /// up to [`CALL_ATTEMPTS`] times in all.
     pub async fn call(&self, dest: H160, data: &[u8], value: u128) -> Result<Receipt, ChainError> {
         self.ensure_mapped().await?;
-        match self.call_once(dest, data, value).await {
-            Err(ChainError::Dispatch { reason, .. }) if reason.contains("OutOfGas") || reason.contains("StorageDepositLimitExhausted") => {
-                tracing::warn!(%reason, "the state moved on between dry-run and inclusion; dry-running again");
-                self.call_once(dest, data, value).await
+        let mut attempt = 1;
+        loop {
+            match self.call_once(dest, data, value).await {
+                Err(ChainError::Dispatch { reason, .. })
+                    if attempt < CALL_ATTEMPTS && (reason.contains("OutOfGas") || reason.contains("StorageDepositLimitExhausted")) =>
+                {
+                    tracing::warn!(%reason, attempt, "the state moved on between dry-run and inclusion; dry-running again");
+                    attempt += 1;
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -338,8 +359,8 @@ impl Chain {
             revive::Call {
                 dest,
                 value,
-                gas_limit: dry.gas_required,
-                storage_deposit_limit: dry.storage_deposit.charge_or_zero(),
+                gas_limit: with_headroom(dry.gas_required),
+                storage_deposit_limit: dry.storage_deposit.charge_or_zero().saturating_add(DEPOSIT_HEADROOM),
                 data: data.to_vec(),
             },
         )
