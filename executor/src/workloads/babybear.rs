@@ -54,6 +54,22 @@ pub const R2_MOD_P: u32 = ((R_MOD_P as u64 * R_MOD_P as u64) % P as u64) as u32;
 /// Plonky3's multiplicative generator of BabyBear (`F::GENERATOR`), the default coset shift.
 pub const GENERATOR: u32 = 31;
 
+/// Checks that a prepared job's dispatches, pass parameters and output size are exactly
+/// the ones its parameters give (`expected`, prepared from them): what every field workload
+/// validates before its job is signed.
+///
+/// # Errors
+/// [`InputError::JobMismatch`].
+pub(crate) fn same_dispatch(prepared: &super::Prepared, expected: &super::Prepared) -> Result<(), InputError> {
+    if prepared.workgroups != expected.workgroups || prepared.uniform != expected.uniform || prepared.passes != expected.passes {
+        return Err(InputError::JobMismatch("dispatches or pass parameters"));
+    }
+    if prepared.output != expected.output {
+        return Err(InputError::JobMismatch("output size"));
+    }
+    Ok(())
+}
+
 /// Why a BabyBear job's parameters or input were refused (checked before signing).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {

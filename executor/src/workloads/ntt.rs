@@ -787,16 +787,7 @@ impl Workload for NttBabyBear {
         {
             return Err(InputError::JobMismatch("tables input"));
         }
-        if prepared.workgroups != expected.workgroups
-            || prepared.uniform != expected.uniform
-            || prepared.passes != expected.passes
-        {
-            return Err(InputError::JobMismatch("dispatches or pass parameters"));
-        }
-        if prepared.output != expected.output {
-            return Err(InputError::JobMismatch("output size"));
-        }
-        Ok(())
+        babybear::same_dispatch(prepared, &expected)
     }
 }
 

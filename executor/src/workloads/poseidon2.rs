@@ -552,16 +552,7 @@ impl Workload for Poseidon2Job {
         if prepared.kernel != expected.kernel || prepared.inputs.len() != 1 {
             return Err(InputError::JobMismatch("kernel"));
         }
-        if prepared.workgroups != expected.workgroups
-            || prepared.uniform != expected.uniform
-            || prepared.passes != expected.passes
-        {
-            return Err(InputError::JobMismatch("dispatches or pass parameters"));
-        }
-        if prepared.output != expected.output {
-            return Err(InputError::JobMismatch("output size"));
-        }
-        Ok(())
+        babybear::same_dispatch(prepared, &expected)
     }
 }
 

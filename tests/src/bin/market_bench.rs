@@ -331,6 +331,17 @@ async fn main() -> Result<()> {
         compute_rows.push((n, in_process, one_child, per_child));
     }
     drop(gpu);
+    println!("## Task batches ({cores} CPU cores; check rate {} %)", f64::from(args.rate) / 100.0);
+    println!("\n### Compute per task: sha256 of {} × 64-byte messages per task\n", args.messages);
+    println!("| N | in-process, one device (floor) ms/task | batch in one kernel child ms/task | one child per task (separate jobs) ms/task | saved per task |");
+    println!("|---|---|---|---|---|");
+    for (n, inp, one, per) in &compute_rows {
+        let ms = |s: f64| per_task(s * 1000.0, *n);
+        match per {
+            Some(p) => println!("| {n} | {:.1} | {:.1} | {:.1} | {:.0} % |", ms(*inp), ms(*one), ms(*p), (1.0 - one / p) * 100.0),
+            None => println!("| {n} | {:.1} | {:.1} | not run (> --children-max {}) | |", ms(*inp), ms(*one), args.children_max),
+        }
+    }
 
     // ---- chain cost per task.
     let node = TestNode::start_with(&node_binary(), &chain_spec()).map_err(anyhow::Error::msg)?;
@@ -363,6 +374,32 @@ async fn main() -> Result<()> {
         chain_rows.push((n, (batch, batch_secs), sep));
     }
 
+    println!("\n### Chain cost per task (local dev chain, 1 s blocks): one job of N tasks vs N single-task jobs (protocol floor driver)\n");
+    println!("Block limits read from the runtime (normal class): ref_time {:.2} s, proof size {:.2} MiB.\n", max_ref as f64 / 1e12, max_proof as f64 / 1_048_576.0);
+    println!("| N | layout | txs | checked tasks | fee / task (WND) | ref_time / task (ms) | proof / task (KiB) | tasks per block | blocks spanned | wall s |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let line = |n: u32, layout: &str, c: &Cost, secs: f64| {
+        let per_block = (max_ref as f64 / per_task(c.ref_time as f64, n)).min(max_proof as f64 / per_task(c.proof as f64, n));
+        println!(
+            "| {n} | {layout} | {} | {} | {:.5} | {:.2} | {:.1} | {:.0} | {} | {:.1} |",
+            c.txs,
+            c.checked,
+            per_task(c.fee as f64, n) / 1e12,
+            per_task(c.ref_time as f64, n) / 1e9,
+            per_task(c.proof as f64, n) / 1024.0,
+            per_block,
+            c.last_block - c.first_block,
+            secs
+        );
+    };
+    for (n, (batch, bs), sep) in &chain_rows {
+        line(*n, "one batch job", batch, *bs);
+        match sep {
+            Some((c, s)) => line(*n, "separate jobs (baseline)", c, *s),
+            None => println!("| {n} | separate jobs (baseline) | not run (> --separate-max {}) | | | | | | | |", args.separate_max),
+        }
+    }
+
     // ---- end to end through three worker processes.
     let mut e2e = None;
     if args.e2e_tasks > 0 {
@@ -385,7 +422,7 @@ async fn main() -> Result<()> {
             offer_id: Some(workers[0].1 .1),
             max_price_per_unit: PRICE,
             check_rate_bps: args.rate,
-            compute_blocks: 40,
+            compute_blocks: capacloud_tests::TEST_MAX_COMPUTE,
             requirements: Requirements::default(),
             pay_if_unverified: false,
         };
@@ -424,43 +461,6 @@ async fn main() -> Result<()> {
         e2e = Some((n, floor, floor_secs, blocks, secs, job.core.sampled, busy));
     }
 
-    // ---- tables.
-    println!("## Task batches (local dev chain, 1 s blocks; {cores} CPU cores; check rate {} %)\n", f64::from(args.rate) / 100.0);
-    println!("### Chain cost per task: one job of N tasks vs N single-task jobs (protocol floor driver)\n");
-    println!("Block limits read from the runtime (normal class): ref_time {:.2} s, proof size {:.2} MiB.\n", max_ref as f64 / 1e12, max_proof as f64 / 1_048_576.0);
-    println!("| N | layout | txs | checked tasks | fee / task (WND) | ref_time / task (ms) | proof / task (KiB) | tasks per block | blocks spanned | wall s |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let line = |n: u32, layout: &str, c: &Cost, secs: f64| {
-        let per_block = (max_ref as f64 / per_task(c.ref_time as f64, n)).min(max_proof as f64 / per_task(c.proof as f64, n));
-        println!(
-            "| {n} | {layout} | {} | {} | {:.5} | {:.2} | {:.1} | {:.0} | {} | {:.1} |",
-            c.txs,
-            c.checked,
-            per_task(c.fee as f64, n) / 1e12,
-            per_task(c.ref_time as f64, n) / 1e9,
-            per_task(c.proof as f64, n) / 1024.0,
-            per_block,
-            c.last_block - c.first_block,
-            secs
-        );
-    };
-    for (n, (batch, bs), sep) in &chain_rows {
-        line(*n, "one batch job", batch, *bs);
-        match sep {
-            Some((c, s)) => line(*n, "separate jobs (baseline)", c, *s),
-            None => println!("| {n} | separate jobs (baseline) | not run (> --separate-max {}) | | | | | | | |", args.separate_max),
-        }
-    }
-    println!("\n### Compute per task: sha256 of {} × 64-byte messages per task\n", args.messages);
-    println!("| N | in-process, one device (floor) ms/task | batch in one kernel child ms/task | one child per task (separate jobs) ms/task | saved per task |");
-    println!("|---|---|---|---|---|");
-    for (n, inp, one, per) in &compute_rows {
-        let ms = |s: f64| per_task(s * 1000.0, *n);
-        match per {
-            Some(p) => println!("| {n} | {:.1} | {:.1} | {:.1} | {:.0} % |", ms(*inp), ms(*one), ms(*p), (1.0 - one / p) * 100.0),
-            None => println!("| {n} | {:.1} | {:.1} | not run (> --children-max {}) | |", ms(*inp), ms(*one), args.children_max),
-        }
-    }
     if let Some((n, floor, floor_secs, blocks, secs, sampled, busy)) = e2e {
         println!("\n### End to end: one batch of {n} sha256 tasks through 3 worker processes\n");
         println!("| path | blocks create → settled | seconds | tasks re-executed |");
