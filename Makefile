@@ -18,7 +18,7 @@ CONTRACT_ENV := RUSTUP_TOOLCHAIN=deb CARGO_UNSTABLE_JSON_TARGET_SPEC=true
 setup: ## install toolchains, cargo-contract, node, runtime and dev chain spec (idempotent)
 	scripts/setup.sh
 
-contract: ## build the marketplace contract (.polkavm, metadata .json, .contract bundle)
+contract: setup ## build the marketplace contract (.polkavm, metadata .json, .contract bundle); runs the idempotent setup first
 	cd contracts/marketplace && $(CONTRACT_ENV) cargo contract build --release --quiet
 	@ls -l $(CAPACLOUD_CONTRACT_DIR)/marketplace.polkavm
 
@@ -35,7 +35,7 @@ test: contract contract-test ## everything: contract unit tests, host unit tests
 demo: contract ## a local market end to end: chain, contract, three providers (one cheats), a renter, summary
 	scripts/demo.sh
 
-bench-market: contract ## latency, throughput and worker resources on a private chain, vs the protocol floor
+bench-market: contract ## task batches vs separate jobs: chain cost, block capacity, compute per task, one batch end to end
 	cargo build --bins
 	$(CARGO_TARGET_DIR)/debug/capacloud-market-bench
 

@@ -555,7 +555,7 @@ mod marketplace {
             }
             let previous_lock = core.lock;
             core.price_per_unit = price_per_unit;
-            let lock = econ::lock_for(core.value(), core.check_rate_bps, core.terms.min_stake);
+            let lock = econ::lock_for(core.value(), core.check_rate_bps, core.terms.verifier_fee_bps, core.terms.min_stake);
             let own_previous = if best == caller { previous_lock } else { 0 };
             if p.free() + own_previous < lock {
                 return Err(Error::InsufficientFreeStake);
@@ -616,7 +616,7 @@ mod marketplace {
             let offer_id = core.offer_id.ok_or(Error::WrongState)?;
             let offer = self.own_offer(offer_id, caller)?;
             Self::qualifies(&core, &offer)?;
-            let lock = econ::lock_for(core.value(), core.check_rate_bps, core.terms.min_stake);
+            let lock = econ::lock_for(core.value(), core.check_rate_bps, core.terms.verifier_fee_bps, core.terms.min_stake);
             let mut p = self.registered(caller)?;
             if p.free() < lock {
                 return Err(Error::InsufficientFreeStake);
@@ -1542,9 +1542,10 @@ mod marketplace {
         }
 
         /// The provider is at fault (silent at the reveal, or outvoted): its whole lock is
-        /// slashed. The verifiers that revealed get their fee from it (any shortfall from the
-        /// escrow's verification reserve, as for an honest job), the rest goes to the
-        /// treasury; the renter gets the rest of its escrow back, never more.
+        /// slashed. The verifiers that revealed get their fee from it (the lock covers both
+        /// fees, see `econ::lock_for`; the escrow's verification reserve would pay any
+        /// shortfall), the rest goes to the treasury; the renter gets its escrow back, never
+        /// more.
         fn provider_fault(&mut self, job_id: u64, core: &mut JobCore, reason: SlashReason) {
             let provider = core.provider;
             let lock = core.lock;

@@ -218,10 +218,10 @@ async fn marketplace_lifecycles_on_a_real_node() {
     assert_eq!(m.provider(bob.address()).await.unwrap().unwrap().stake, stake_before - lock);
     assert_eq!(m.withdrawable_of(v1).await.unwrap() - w1, fee);
     assert_eq!(m.withdrawable_of(v2).await.unwrap() - w2, fee);
-    // The lock pays the verifiers' fees first, the escrow's verification reserve any
-    // shortfall; the renter gets the rest of its escrow back.
-    let from_lock = fee.min(lock) + fee.min(lock - fee.min(lock));
-    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap() - w_dave, escrow - (2 * fee - from_lock));
+    // The lock (at least both verifiers' fees) paid them; the renter gets exactly its
+    // escrow back, the rest of the lock went to the treasury.
+    assert!(lock >= 2 * fee);
+    assert_eq!(m.withdrawable_of(dave.address()).await.unwrap() - w_dave, escrow);
     invariant(&m).await;
 
     // ---- 5. a provider that lets its job time out: penalty to the treasury, job re-opened.
@@ -263,9 +263,11 @@ async fn marketplace_lifecycles_on_a_real_node() {
     for (name, (rt, ps, fee), n) in [("unchecked single task", unchecked, 1u128), ("checked single task", checked, 1), (&*format!("batch of 100, 10 % rate ({k} sampled)"), batch, 100)] {
         println!("| {name} | {:.1} G | {:.2} MB | {:.4} WND | {:.5} WND |", rt as f64 / 1e9, ps as f64 / 1e6, fee as f64 / 1e12, fee as f64 / 1e12 / n as f64);
     }
-    let per_block = |ps: u64| 7_864_320.0 * 0.75 / ps as f64;
+    // The runtime's normal-class proof-size limit (`System::BlockWeights`, 75 % of the
+    // 10 MiB block; `capacloud-market-bench` reads it from the chain).
+    let per_block = |ps: u64| 7_864_320.0 / ps as f64;
     println!(
-        "\nblock capacity (proof size, normal class 75 % of 10 MiB): {:.1} unchecked single-task lifecycles, {:.1} checked, {:.1} batches of 100 = {:.0} tasks",
+        "\nblock capacity (proof size, normal class 7.5 MiB): {:.1} unchecked single-task lifecycles, {:.1} checked, {:.1} batches of 100 = {:.0} tasks",
         per_block(unchecked.1),
         per_block(checked.1),
         per_block(batch.1),

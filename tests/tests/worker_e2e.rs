@@ -206,7 +206,7 @@ async fn workers_run_verify_and_catch_a_cheater() {
     assert_eq!((c.provider, c.state, c.provider_payout), (Some(eve.address()), Some(JobState::Slashed), 0));
     let [(who, amount, why)] = &c.slashes[..] else { panic!("one slash: {:?}", c.slashes) };
     assert_eq!((*who, why.as_str()), (eve.address(), "WrongResult"));
-    assert_eq!(*amount, econ::lock_for(value, 10_000, WND), "the whole lock");
+    assert_eq!(*amount, econ::lock_for(value, 10_000, 10_000, WND), "the whole lock");
     let eve_row = summary.providers.iter().find(|p| p.provider == eve.address()).unwrap();
     assert_eq!((eve_row.slashed, eve_row.checks_failed), (*amount, 1));
 

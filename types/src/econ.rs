@@ -30,16 +30,19 @@ pub fn bps_of(value: Amount, bps: u16) -> Amount {
 const HONEST_PAIR_BPS: u128 = (BPS - COLLUSION_BPS) as u128 * (BPS - COLLUSION_BPS) as u128 / BPS as u128;
 
 /// The stake a job of `value` at check rate `rate_bps` locks:
-/// `max(min_stake, V · (1 − p(1−s)²) / (p(1−s)²))`; an unchecked job (rate 0) locks
-/// `min_stake` (it can only time out).
-pub fn lock_for(value: Amount, rate_bps: u16, min_stake: Amount) -> Amount {
+/// `max(min_stake, V · (1 − p(1−s)²) / (p(1−s)²), 2 · verifier fee of V)`; an unchecked job
+/// (rate 0) locks `min_stake` (it can only time out). The last term makes a proven lie pay
+/// both verifiers' fees out of the lock whatever the sample, so the renter of a cheated job
+/// gets back exactly its escrow; it binds only at high check rates (p ≳ 25 % at a 100 %
+/// verifier fee).
+pub fn lock_for(value: Amount, rate_bps: u16, verifier_fee_bps: u16, min_stake: Amount) -> Amount {
     if rate_bps == 0 {
         return min_stake;
     }
     let pq = u128::from(rate_bps.min(BPS)) * HONEST_PAIR_BPS; // p·(1−s)² in bps²
     let whole = u128::from(BPS) * u128::from(BPS);
     // Rounded up by one unit, so the expected gain of cheating is strictly negative.
-    mul_div(value, whole - pq, pq).saturating_add(1).max(min_stake)
+    mul_div(value, whole - pq, pq).saturating_add(1).max(verifier_fee(value, verifier_fee_bps).saturating_mul(2)).max(min_stake)
 }
 
 /// A verifier's fee for re-executing work worth `work_value`.
@@ -138,7 +141,7 @@ mod tests {
     #[test]
     fn lock_makes_cheating_lose_against_a_20_percent_coalition() {
         for p in [100u16, 500, 1_000, 2_500, 5_000, 10_000] {
-            let l = lock_for(V, p, 0);
+            let l = lock_for(V, p, 0, 0);
             let pf = f64::from(p) / 1e4;
             let caught = pf * 0.8 * 0.8;
             // Gain V always; lose lock + payment when caught.
@@ -151,9 +154,13 @@ mod tests {
             // ... and not by a wide margin (the lock is not arbitrarily large).
             assert!(ev > -(V as f64) * 0.01, "p={p} ev={ev}");
         }
-        assert_eq!(lock_for(V, 1_000, 0), V * 14_625 / 1_000 + 1);
-        assert_eq!(lock_for(1, 0, 5), 5);
-        assert_eq!(lock_for(1, 10_000, 5), 5);
+        assert_eq!(lock_for(V, 1_000, 10_000, 0), V * 14_625 / 1_000 + 1);
+        assert_eq!(lock_for(1, 0, 10_000, 5), 5);
+        assert_eq!(lock_for(1, 10_000, 10_000, 5), 5);
+        // At a 100 % rate the collusion term is 0.5625 V; both verifiers' fees (2 V) bind.
+        assert_eq!(lock_for(V, 10_000, 0, 0), V * 5_625 / 10_000 + 1);
+        assert_eq!(lock_for(V, 10_000, 10_000, 0), 2 * V);
+        assert_eq!(lock_for(V, 10_000, 5_000, 0), V);
     }
 
     #[test]

@@ -342,8 +342,8 @@ fn a_silent_provider_is_slashed_to_the_treasury_and_pays_the_verifier_that_worke
     cleanup(&mut m, id).unwrap();
     assert_eq!(state(&m, id), JobState::Slashed);
     assert_eq!(m.withdrawable_of(v1), WND);
-    assert_eq!(m.withdrawable_of(django()), 6 * WND, "lock (1 WND) covered the fee: a full refund");
-    assert_eq!(m.provider(bob()).unwrap().stake, 19 * WND);
+    assert_eq!(m.withdrawable_of(django()), 6 * WND, "the lock covered the fee: a full refund");
+    assert_eq!(m.provider(bob()).unwrap().stake, 18 * WND, "the whole lock: 2 WND, both verifiers' fees at a 100 % rate");
     ghost_check(&m, &everyone());
 }
 

@@ -1,4 +1,5 @@
-//! The adversarial market simulation: thousands of random markets per strategy, each with
+//! The adversarial market simulation: random markets per strategy (`SIM_MARKETS`, 120 by
+//! default, thousands for the recorded table), each with
 //! an honest majority and one adversary (or coalition), driven job by job through the
 //! contract. For every strategy it prints the adversary's mean profit per job, with a 95 %
 //! confidence interval, beside the profit of an honest participant in the same role, and

@@ -232,7 +232,7 @@ fn auction_lowest_wins_outbid_lock_is_released_and_late_bids_extend_the_window()
     assert_eq!(m.bid(id, 0, 0), Err(Error::PriceAboveMax));
     assert_eq!(m.bid(id, 1, PRICE), Err(Error::NotOfferOwner));
     m.bid(id, 0, 2 * PRICE).unwrap();
-    let lock_b = econ::lock_for(2 * WND, 1_000, WND);
+    let lock_b = econ::lock_for(2 * WND, 1_000, 10_000, WND);
     assert_eq!(m.provider(bob()).unwrap().locked, lock_b);
     as_(charlie());
     assert_eq!(m.bid(id, 1, 2 * PRICE), Err(Error::BidNotBetter), "a tie needs a better reputation");
@@ -257,7 +257,7 @@ fn auction_lowest_wins_outbid_lock_is_released_and_late_bids_extend_the_window()
     cleanup(&mut m, id).unwrap();
     let c = m.job(id).unwrap().core;
     assert_eq!((c.state, c.provider, c.price_per_unit), (JobState::Assigned, bob(), PRICE));
-    assert_eq!(c.lock, econ::lock_for(WND, 1_000, WND));
+    assert_eq!(c.lock, econ::lock_for(WND, 1_000, 10_000, WND));
     ghost_check(&m, &[alice(), bob(), charlie(), django(), eve(), frank()]);
 }
 
