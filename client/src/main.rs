@@ -186,6 +186,9 @@ enum JobCmd {
         /// Workload size (its meaning depends on the workload).
         #[arg(long, default_value_t = 256)]
         size: u32,
+        /// Columns (polynomials) of an `ntt-babybear` job [default: 16].
+        #[arg(long)]
+        columns: Option<u32>,
         /// Custom WGSL file.
         #[arg(long)]
         wgsl: Option<PathBuf>,
@@ -625,12 +628,13 @@ async fn run(cli: Cli) -> Result<Output> {
     };
     // A job is built and checked (WGSL, bindings, inputs) before anything touches the chain.
     let bundle = match &cli.cmd {
-        Cmd::Job { cmd: JobCmd::Submit { workload, size, wgsl, entry, workgroups, inputs, outputs, units, tasks, .. }, .. } => {
+        Cmd::Job { cmd: JobCmd::Submit { workload, size, columns, wgsl, entry, workgroups, inputs, outputs, units, tasks, .. }, .. } => {
             let b = match (workload, wgsl) {
                 (Some(name), None) => {
                     let n: u32 = tasks.parse().map_err(|_| bad(format!("--tasks {tasks}: a library workload takes a task count")))?;
-                    renter::library_job(name, *size, 1, n)
+                    renter::library_job_with_columns(name, *size, *columns, 1, n)
                 }
+                (None, Some(_)) if columns.is_some() => return Err(bad("--columns applies to the ntt-babybear library workload")),
                 (None, Some(path)) => {
                     let wg: [u32; 3] = workgroups.as_slice().try_into().map_err(|_| bad("--workgroups takes x,y,z"))?;
                     let sets = match tasks.parse::<u32>() {

@@ -84,6 +84,16 @@ impl JobBundle {
 /// (a workload whose parameters vary with the seed cannot be batched),
 /// [`RenterError::BadWorkloadInput`].
 pub fn library_job(name: &str, size: u32, seed: u64, tasks: u32) -> Result<JobBundle, RenterError> {
+    library_job_with_columns(name, size, None, seed, tasks)
+}
+
+/// [`library_job`] with an explicit column count (`ntt-babybear` only; see
+/// `capacloud_executor::workloads::by_name_with_columns`).
+///
+/// # Errors
+/// As [`library_job`]; [`RenterError::BadWorkloadInput`] for columns on another workload or
+/// out of range.
+pub fn library_job_with_columns(name: &str, size: u32, columns: Option<u32>, seed: u64, tasks: u32) -> Result<JobBundle, RenterError> {
     if tasks == 0 || tasks > crate::marketplace::MAX_TASKS {
         return Err(RenterError::TaskCount(tasks as usize));
     }
@@ -92,7 +102,18 @@ pub fn library_job(name: &str, size: u32, seed: u64, tasks: u32) -> Result<JobBu
     let mut all = Vec::new();
     let mut first = None;
     for i in 0..tasks {
-        let w = workloads::by_name(name, size, seed + u64::from(i)).ok_or_else(|| RenterError::UnknownWorkload(name.into()))?;
+        let seed = seed + u64::from(i);
+        let w = match columns {
+            None => workloads::by_name(name, size, seed).ok_or_else(|| RenterError::UnknownWorkload(name.into()))?,
+            Some(c) => {
+                if !workloads::NAMES.contains(&name) {
+                    return Err(RenterError::UnknownWorkload(name.into()));
+                }
+                workloads::by_name_with_columns(name, size, c, seed).ok_or_else(|| {
+                    RenterError::BadWorkloadInput(format!("--columns {c}: {name} takes no columns, or not that many (ntt-babybear: 1..={})", workloads::ntt::MAX_COLUMNS))
+                })?
+            }
+        };
         let p = w.prepare();
         w.validate(&p).map_err(|e| RenterError::BadWorkloadInput(e.to_string()))?;
         let (spec, inputs) = p.to_job();

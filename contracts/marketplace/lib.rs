@@ -1700,4 +1700,4 @@ mod marketplace {
     }
 }
 
-pub use marketplace::*;
+pub use self::marketplace::*;

@@ -72,6 +72,17 @@ async fn bad_jobs_are_refused_before_anything_is_signed() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("unknown workload `fft`"), "{err}");
 
+    // Columns: only the NTT has them, 1..=1024.
+    let (code, err) = run(&["--workload", "ntt-babybear", "--size", "1024", "--columns", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--columns 0"), "{err}");
+    let (code, err) = run(&["--workload", "sha256", "--columns", "2"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--columns 2: sha256 takes no columns"), "{err}");
+    let (code, err) = run(&["--wgsl", good.to_str().unwrap(), "--output", "0=16", "--columns", "2"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--columns applies to"), "{err}");
+
     // Batches: a task count for a library workload, a directory for custom WGSL.
     let (code, err) = run(&["--workload", "sha256", "--tasks", "0"]);
     assert_eq!(code, Some(2), "{err}");

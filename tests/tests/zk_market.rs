@@ -1,5 +1,5 @@
 //! Zero-knowledge proving kernels through the market, as a renter runs them: `capacloud job
-//! submit --workload ntt-babybear` (a batch of two NTTs) and `--workload poseidon2-merkle`,
+//! submit --workload ntt-babybear --columns 8` (a batch of two NTTs) and `--workload poseidon2-merkle`,
 //! each hired directly, always checked by another provider's worker, settled on a real node;
 //! the outputs the CLI fetched decode to BabyBear field elements equal to the CPU reference.
 
@@ -38,8 +38,8 @@ fn field_elements(bytes: &[u8]) -> Vec<u32> {
 }
 
 /// The CPU reference of each task of library workload `name` as the CLI builds it (seed 1).
-fn references(name: &str, size: u32, tasks: u32) -> Vec<Vec<u32>> {
-    let b = renter::library_job(name, size, 1, tasks).unwrap();
+fn references(name: &str, size: u32, columns: Option<u32>, tasks: u32) -> Vec<Vec<u32>> {
+    let b = renter::library_job_with_columns(name, size, columns, 1, tasks).unwrap();
     let (w, prepared) = b.library.unwrap();
     prepared.iter().map(|p| field_elements(&w.cpu_reference(p))).collect()
 }
@@ -81,7 +81,7 @@ async fn zk_kernels_settle_verified_through_the_cli() {
     let ntt_out = renter_dir.path().join("ntt");
     let merkle_out = renter_dir.path().join("merkle.bin");
     let renter = async {
-        let ntt = submit(&url, &contract, &renter_server.url, &["--workload", "ntt-babybear", "--size", "1024", "--tasks", "2", "--offer", &offers[0].to_string(), "--out", ntt_out.to_str().unwrap()]).await;
+        let ntt = submit(&url, &contract, &renter_server.url, &["--workload", "ntt-babybear", "--size", "1024", "--columns", "8", "--tasks", "2", "--offer", &offers[0].to_string(), "--out", ntt_out.to_str().unwrap()]).await;
         let merkle = submit(&url, &contract, &renter_server.url, &["--workload", "poseidon2-merkle", "--size", "256", "--offer", &offers[1].to_string(), "--out", merkle_out.to_str().unwrap()]).await;
         let _ = stop_tx.send(true);
         (ntt, merkle)
@@ -98,14 +98,14 @@ async fn zk_kernels_settle_verified_through_the_cli() {
     }
 
     // The outputs decode to field elements equal to the CPU reference, task by task.
-    let ntt_ref = references("ntt-babybear", 1024, 2);
+    let ntt_ref = references("ntt-babybear", 1024, Some(8), 2);
     for (i, want) in ntt_ref.iter().enumerate() {
         let got = field_elements(&std::fs::read(ntt_out.join(format!("{i}.bin"))).unwrap());
-        assert_eq!(got.len(), 1024 * 16, "2^10 rows × 16 columns");
+        assert_eq!(got.len(), 1024 * 8, "2^10 rows × 8 columns");
         assert_eq!(&got, want, "NTT task {i}");
     }
     assert_ne!(ntt_ref[0], ntt_ref[1], "the two tasks transform different inputs");
-    let merkle_ref = references("poseidon2-merkle", 256, 1);
+    let merkle_ref = references("poseidon2-merkle", 256, None, 1);
     assert_eq!(field_elements(&std::fs::read(&merkle_out).unwrap()), merkle_ref[0]);
 
     assert!(metrics[1].gpu_seconds.get() > 0.0, "Charlie computed (in the child) and verified");

@@ -270,11 +270,7 @@ pub fn by_name(name: &str, size: u32, seed: u64) -> Option<Box<dyn Workload>> {
             let cols = size.clamp(4, u32::MAX - 3).div_ceil(4) * 4;
             Some(Box::new(DotI8Layer { rows, cols, seed }))
         }
-        "ntt-babybear" => {
-            let log_n = size.max(1).next_power_of_two().trailing_zeros().clamp(ntt::MIN_LOG_N, ntt::MAX_LOG_N);
-            let params = NttParams::forward(log_n, ntt::DEFAULT_COLUMNS);
-            NttBabyBear::seeded(params, seed).ok().map(|w| Box::new(w) as Box<dyn Workload>)
-        }
+        "ntt-babybear" => by_name_with_columns(name, size, ntt::DEFAULT_COLUMNS, seed),
         "poseidon2-hash" => {
             let leaves = size.clamp(1, poseidon2::MAX_LEAVES);
             Poseidon2Job::seeded(Poseidon2Mode::HashLeaves, leaves, poseidon2::DEFAULT_LEAF_WIDTH, seed)
@@ -286,6 +282,22 @@ pub fn by_name(name: &str, size: u32, seed: u64) -> Option<Box<dyn Workload>> {
             Poseidon2Job::seeded(Poseidon2Mode::MerkleTree, leaves, poseidon2::DEFAULT_LEAF_WIDTH, seed)
                 .ok()
                 .map(|w| Box::new(w) as Box<dyn Workload>)
+        }
+        _ => None,
+    }
+}
+
+/// [`by_name`] with an explicit column count for the column-batched workload
+/// (`"ntt-babybear"`: `size` rows as in [`by_name`], `columns` polynomials,
+/// 1..=[`ntt::MAX_COLUMNS`]).
+///
+/// Returns `None` for an unknown name, a workload without columns, or a column count out
+/// of range.
+pub fn by_name_with_columns(name: &str, size: u32, columns: u32, seed: u64) -> Option<Box<dyn Workload>> {
+    match name {
+        "ntt-babybear" => {
+            let log_n = size.max(1).next_power_of_two().trailing_zeros().clamp(ntt::MIN_LOG_N, ntt::MAX_LOG_N);
+            NttBabyBear::seeded(NttParams::forward(log_n, columns), seed).ok().map(|w| Box::new(w) as Box<dyn Workload>)
         }
         _ => None,
     }
@@ -435,6 +447,11 @@ mod tests {
             assert_eq!(p.kernel.entry_point, "main");
         }
         assert!(by_name("nope", 1, 0).is_none());
+        let w = by_name_with_columns("ntt-babybear", 1024, 3, 1).expect("3 columns");
+        assert_eq!(w.prepare().output.1, 1024 * 3 * 4, "2^10 rows × 3 columns of u32");
+        assert!(by_name_with_columns("ntt-babybear", 1024, 0, 1).is_none());
+        assert!(by_name_with_columns("ntt-babybear", 1024, ntt::MAX_COLUMNS + 1, 1).is_none());
+        assert!(by_name_with_columns("sha256", 1024, 2, 1).is_none(), "sha256 has no columns");
     }
 
     #[test]
