@@ -226,7 +226,7 @@ enum JobCmd {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Where to store spec and inputs: a directory, or the http(s):// URL of a blob
-        /// server providers can reach (`capacloud blobs serve`, or a worker's endpoint).
+        /// server providers can reach (`capacloud blobs serve`; a worker's endpoint takes no uploads).
         #[arg(long, env = "CAPACLOUD_BLOBS")]
         blobs: String,
         /// Write the Mandelbrot output as a PNG here.

@@ -1,5 +1,6 @@
-//! The worker's HTTP endpoint (the URL in its offer): the blob store's routes
-//! ([`capacloud_client::blob::server`]: outputs, chunk proofs, blobs) plus `/metrics`.
+//! The worker's HTTP endpoint (the URL in its offer): the blob store's read-only routes
+//! ([`capacloud_client::blob::server::read_only_router`]: outputs, chunk proofs, batches,
+//! cached blobs; no uploads, so strangers cannot fill its disk) plus `/metrics`.
 
 use crate::metrics::Metrics;
 use axum::http::header;
@@ -19,5 +20,5 @@ pub fn router(store: LocalStore, metrics: Arc<Metrics>) -> Router {
             }),
         )
         .with_state(metrics);
-    server::router(store, server::DEFAULT_MAX_BODY).merge(metrics_route)
+    server::read_only_router(store).merge(metrics_route)
 }

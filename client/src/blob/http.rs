@@ -3,17 +3,37 @@
 use super::{output_root, sha256, BlobError, BlobStore, ChunkProof};
 use std::time::Duration;
 
-/// The HTTP client every blob fetch uses: bounded connect time, generous transfer time.
+/// The HTTP client every blob fetch uses: bounded connect time, generous transfer time,
+/// and no redirects (a URI in a job names the server that is asked, never a third one it
+/// points to: no blind requests into the fetcher's network).
 pub(super) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(600))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a TLS backend is compiled in")
 }
 
 fn http_err(url: &str, reason: impl std::fmt::Display) -> BlobError {
     BlobError::Http { url: url.into(), reason: reason.to_string() }
+}
+
+/// Most of an error body that is read (and shown).
+const MAX_ERROR_BODY: usize = 1024;
+
+/// A non-success response as an error: its status and at most [`MAX_ERROR_BODY`] bytes of
+/// its body.
+async fn status_err(url: &str, mut resp: reqwest::Response) -> BlobError {
+    let status = resp.status();
+    let mut text = Vec::new();
+    while text.len() < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(c)) => text.extend_from_slice(&c[..c.len().min(MAX_ERROR_BODY - text.len())]),
+            _ => break,
+        }
+    }
+    http_err(url, format!("{status}: {}", String::from_utf8_lossy(&text)))
 }
 
 /// GETs `url`, reading at most `max` bytes; a 404 is [`BlobError::NotFound`], a longer
@@ -23,7 +43,7 @@ async fn get(client: &reqwest::Client, url: &str, max: u64) -> Result<Vec<u8>, B
     match resp.status() {
         reqwest::StatusCode::NOT_FOUND => return Err(BlobError::NotFound(url.into())),
         s if s.is_success() => {}
-        s => return Err(http_err(url, format!("{s}: {}", resp.text().await.unwrap_or_default()))),
+        _ => return Err(status_err(url, resp).await),
     }
     let too_large = || BlobError::TooLarge { url: url.into(), limit: max };
     if resp.content_length().is_some_and(|n| n > max) {
@@ -81,8 +101,7 @@ impl HttpStore {
     async fn put_to(&self, url: String, data: &[u8]) -> Result<(), BlobError> {
         let resp = self.client.put(&url).body(data.to_vec()).send().await.map_err(|e| http_err(&url, e))?;
         if !resp.status().is_success() {
-            let status = resp.status();
-            return Err(http_err(&url, format!("{status}: {}", resp.text().await.unwrap_or_default())));
+            return Err(status_err(&url, resp).await);
         }
         Ok(())
     }

@@ -13,7 +13,11 @@
 //! | `GET  /healthz`                         | `ok`                                           |
 //!
 //! Everything is content-addressed, so an upload cannot overwrite or poison anything; the
-//! body size limit bounds what one request may store.
+//! body size limit bounds what one request may store. A worker's endpoint is
+//! [`read_only_router`]: its own outputs are written to its store directly, so the PUT routes
+//! (which anyone could fill a disk through) are not there at all (405). Every request holds
+//! one of [`MAX_CONCURRENT`] slots (503 when none is free) and has [`REQUEST_TIMEOUT`] to
+//! produce its response, upload included (408).
 
 use super::{output_root, sha256, BlobError, ChunkProof, LocalStore};
 use axum::body::Bytes;
@@ -24,9 +28,15 @@ use axum::Json;
 use axum::routing::get;
 use axum::Router;
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Default largest upload: 256 MiB.
 pub const DEFAULT_MAX_BODY: usize = 256 << 20;
+/// Requests served at once; one more is answered 503 at once rather than queued.
+pub const MAX_CONCURRENT: usize = 64;
+/// Time a request has from its headers to its response (the body of an upload included).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl IntoResponse for BlobError {
     fn into_response(self) -> Response {
@@ -109,14 +119,50 @@ async fn get_chunk(State(store): State<LocalStore>, Path((root, index)): Path<(S
 
 /// The routes above over `store`, accepting uploads up to `max_body` bytes.
 pub fn router(store: LocalStore, max_body: usize) -> Router {
-    Router::new()
-        .route("/blobs/{hash}", get(get_blob).put(put_blob))
-        .route("/outputs/{root}", get(get_output).put(put_output))
-        .route("/outputs/{root}/chunks/{index}", get(get_chunk))
-        .route("/batches/{root}", get(get_batch).put(put_batch))
-        .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(store)
+    guarded(
+        Router::new()
+            .route("/blobs/{hash}", get(get_blob).put(put_blob))
+            .route("/outputs/{root}", get(get_output).put(put_output))
+            .route("/outputs/{root}/chunks/{index}", get(get_chunk))
+            .route("/batches/{root}", get(get_batch).put(put_batch))
+            .route("/healthz", get(|| async { "ok" }))
+            .layer(DefaultBodyLimit::max(max_body))
+            .with_state(store),
+    )
+}
+
+/// The GET routes above only (what a worker serves: its outputs, chunk proofs, batches and
+/// cached blobs); a PUT is 405.
+pub fn read_only_router(store: LocalStore) -> Router {
+    guarded(
+        Router::new()
+            .route("/blobs/{hash}", get(get_blob))
+            .route("/outputs/{root}", get(get_output))
+            .route("/outputs/{root}/chunks/{index}", get(get_chunk))
+            .route("/batches/{root}", get(get_batch))
+            .route("/healthz", get(|| async { "ok" }))
+            .with_state(store),
+    )
+}
+
+/// `app` behind the concurrency limit and the request timeout.
+fn guarded(app: Router) -> Router {
+    limited(app, Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT)), REQUEST_TIMEOUT)
+}
+
+fn limited(app: Router, slots: Arc<tokio::sync::Semaphore>, timeout: Duration) -> Router {
+    app.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let slots = slots.clone();
+        async move {
+            let Ok(_slot) = slots.try_acquire_owned() else {
+                return (StatusCode::SERVICE_UNAVAILABLE, "busy: too many requests in flight").into_response();
+            };
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(resp) => resp,
+                Err(_) => (StatusCode::REQUEST_TIMEOUT, "request took too long").into_response(),
+            }
+        }
+    }))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight.
@@ -198,6 +244,72 @@ mod tests {
         assert!(matches!(store.get(&h).await, Err(BlobError::HashMismatch { .. })));
         assert!(matches!(fetch_verified_output(&store, &h).await, Err(BlobError::HashMismatch { .. })));
         assert!(matches!(store.get_chunk(&h, 0).await, Err(BlobError::BadProof { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_read_only_endpoint_serves_but_takes_no_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStore::new(dir.path()).unwrap();
+        let h = local.put_sync(b"cached input").unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, read_only_router(local), std::future::pending()));
+        let store = HttpStore::new(&url).unwrap();
+        assert_eq!(store.get(&h).await.unwrap(), b"cached input");
+        let http = reqwest::Client::new();
+        for path in [format!("blobs/{}", hex::encode(sha256(b"x"))), format!("outputs/{}", hex::encode(output_root(b"x"))), format!("batches/{}", hex::encode([1u8; 32]))] {
+            let resp = http.put(format!("{url}/{path}")).body(b"x".to_vec()).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "PUT /{path}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().is_file()).count(), 1, "only the blob put locally");
+    }
+
+    #[tokio::test]
+    async fn requests_over_the_limit_or_the_time_are_refused() {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let held = gate.clone();
+        let slow = Router::new()
+            .route("/slow", get(move || {
+                let held = held.clone();
+                async move {
+                    held.notified().await;
+                    "done"
+                }
+            }))
+            .route("/fast", get(|| async { "fast" }));
+        let app = limited(slow, Arc::new(tokio::sync::Semaphore::new(1)), Duration::from_millis(1500));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, app, std::future::pending()));
+        let http = reqwest::Client::new();
+        let first = tokio::spawn(http.get(format!("{url}/slow")).send());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let second = http.get(format!("{url}/fast")).send().await.unwrap();
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE, "the one slot is held by /slow");
+        let first = first.await.unwrap().unwrap();
+        assert_eq!(first.status(), StatusCode::REQUEST_TIMEOUT, "/slow never answers within its time");
+        let third = http.get(format!("{url}/fast")).send().await.unwrap();
+        assert_eq!(third.status(), StatusCode::OK, "the slot is free again after the timeout");
+        gate.notify_waiters();
+    }
+
+    #[tokio::test]
+    async fn the_client_follows_no_redirect() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let target = url.clone();
+        let redirector = Router::new().route(
+            "/blobs/{hash}",
+            get(move || {
+                let target = target.clone();
+                async move { axum::response::Redirect::temporary(&format!("{target}/elsewhere")) }
+            }),
+        )
+        .route("/elsewhere", get(|| async { "followed" }));
+        tokio::spawn(serve(listener, redirector, std::future::pending()));
+        let store = HttpStore::new(&url).unwrap();
+        let err = store.get(&sha256(b"followed")).await.unwrap_err();
+        assert!(matches!(&err, BlobError::Http { reason, .. } if reason.starts_with("307")), "{err}");
     }
 
     #[tokio::test]

@@ -52,6 +52,8 @@ pub enum ChainError {
         #[source]
         source: codec::Error,
     },
+    #[error("{what}: not finalized within {secs} s (it may still land; the next send re-reads the nonce)")]
+    Timeout { what: String, secs: u64 },
     #[error("{0}")]
     Unexpected(String),
 }
@@ -116,6 +118,8 @@ pub const GAS_HEADROOM_PCT: u64 = 25;
 pub const DEPOSIT_HEADROOM: u128 = 50_000_000_000;
 /// Sends of one call, the first included, when the state moves between dry-run and block.
 pub const CALL_ATTEMPTS: u32 = 3;
+/// Longest wait for a submitted transaction to be finalized.
+pub const SUBMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn with_headroom(w: Weight) -> Weight {
     let up = |x: u64| x.saturating_add(x / 100 * GAS_HEADROOM_PCT);
@@ -418,7 +422,10 @@ impl Chain {
         })
     }
 
-    /// Signs, submits and waits for finalization; a failed dispatch is an error.
+    /// Signs, submits and waits for finalization (at most [`SUBMIT_TIMEOUT`]); a failed
+    /// dispatch is an error. After any failure the next send re-reads the account's nonce
+    /// from the node (pool included), so a lost or dropped transaction never leaves later
+    /// ones waiting in the future queue.
     async fn submit(
         &self,
         payload: &impl subxt::tx::Payload,
@@ -441,20 +448,21 @@ impl Chain {
                 }
             }
         };
+        let deadline = tokio::time::Instant::now() + SUBMIT_TIMEOUT;
         let in_block = loop {
-            match progress.next().await {
-                Some(Ok(TxStatus::InFinalizedBlock(b))) => break b,
-                Some(Ok(TxStatus::Error { message }))
-                | Some(Ok(TxStatus::Invalid { message }))
-                | Some(Ok(TxStatus::Dropped { message })) => {
-                    // The nonce was not used: resynchronise with the node.
-                    *self.next_nonce.lock().await = None;
-                    return Err(ChainError::Dispatch { what: what.into(), reason: message })
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(ChainError::Unexpected(format!("{what}: transaction watch ended"))),
-            }
+            let failure = match tokio::time::timeout_at(deadline, progress.next()).await {
+                Err(_) => ChainError::Timeout { what: what.into(), secs: SUBMIT_TIMEOUT.as_secs() },
+                Ok(Some(Ok(TxStatus::InFinalizedBlock(b)))) => break b,
+                Ok(Some(Ok(TxStatus::Error { message })))
+                | Ok(Some(Ok(TxStatus::Invalid { message })))
+                | Ok(Some(Ok(TxStatus::Dropped { message }))) => ChainError::Dispatch { what: what.into(), reason: message },
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => e.into(),
+                Ok(None) => ChainError::Unexpected(format!("{what}: transaction watch ended")),
+            };
+            // Resynchronise with the node before the next send.
+            *self.next_nonce.lock().await = None;
+            return Err(failure);
         };
         let events = in_block.wait_for_success().await.map_err(|e| match e {
             subxt::Error::Runtime(d) => ChainError::Dispatch { what: what.into(), reason: d.to_string() },
