@@ -342,8 +342,10 @@ fn len_u64_of<T>(items: &[T]) -> u64 {
     items.len() as u64
 }
 
-/// The leaf hashes of `data`, computed in parallel.
-fn leaf_hashes(data: &[u8], chunk_size: NonZeroU32) -> Vec<[u8; 32]> {
+/// The leaf hashes of `data`, one per chunk (one empty leaf for an empty output), computed
+/// in parallel: what a store keeps beside an output so that a chunk's proof needs only them
+/// and the chunk ([`prove_from_leaves`]).
+pub fn leaf_hashes(data: &[u8], chunk_size: NonZeroU32) -> Vec<[u8; 32]> {
     if data.is_empty() {
         return vec![leaf_hash(&[])];
     }
@@ -376,7 +378,7 @@ fn next_level(level: &[[u8; 32]]) -> Vec<[u8; 32]> {
 }
 
 /// The tree hash over `leaves` (at least one).
-fn tree_hash_of(mut level: Vec<[u8; 32]>) -> [u8; 32] {
+pub fn tree_hash_of(mut level: Vec<[u8; 32]>) -> [u8; 32] {
     while level.len() > 1 {
         level = next_level(&level);
     }
@@ -414,6 +416,19 @@ fn path_len(index: u64, leaf_count: u64) -> usize {
 /// [`MerkleError::IndexOutOfRange`] if `leaf_index` is not below the leaf count.
 pub fn prove(data: &[u8], chunk_size: NonZeroU32, leaf_index: u64) -> Result<Proof, MerkleError> {
     let leaf_count = Commitment::leaf_count_for(len_u64(data), chunk_size);
+    if leaf_index >= leaf_count {
+        return Err(MerkleError::IndexOutOfRange { index: leaf_index, leaf_count });
+    }
+    prove_from_leaves(leaf_hashes(data, chunk_size), leaf_index)
+}
+
+/// Builds the inclusion proof of leaf `leaf_index` from all the tree's leaf hashes
+/// ([`leaf_hashes`]), without the output itself.
+///
+/// # Errors
+/// [`MerkleError::IndexOutOfRange`] if `leaf_index` is not below the number of leaves.
+pub fn prove_from_leaves(mut level: Vec<[u8; 32]>, leaf_index: u64) -> Result<Proof, MerkleError> {
+    let leaf_count = len_u64_of(&level);
     let out_of_range = MerkleError::IndexOutOfRange {
         index: leaf_index,
         leaf_count,
@@ -422,7 +437,6 @@ pub fn prove(data: &[u8], chunk_size: NonZeroU32, leaf_index: u64) -> Result<Pro
         return Err(out_of_range);
     }
     let mut index = usize::try_from(leaf_index).map_err(|_| out_of_range)?;
-    let mut level = leaf_hashes(data, chunk_size);
     let mut siblings = Vec::with_capacity(path_len(leaf_index, leaf_count));
     while level.len() > 1 {
         // An even index at the end of an odd-width level has no sibling: it moves up unchanged.

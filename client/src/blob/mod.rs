@@ -237,6 +237,11 @@ impl ChunkProof {
     }
 }
 
+/// The file beside output `root` that holds its leaf hashes (32 bytes per 4 KiB chunk).
+fn leaves_name(root: &[u8; 32]) -> String {
+    format!("leaves-{}", hex::encode(root))
+}
+
 /// Blobs as files in one directory.
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -259,14 +264,28 @@ impl LocalStore {
         &self.dir
     }
 
+    /// Writes `name` unless it exists: a temp file, fsynced, renamed into place, and the
+    /// directory fsynced, so after a crash the name holds all of `data` or is absent.
     fn write_atomically(&self, name: &str, data: &[u8]) -> Result<(), BlobError> {
+        use std::io::Write;
         let path = self.dir.join(name);
         if !path.exists() {
-            let tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-            std::fs::write(tmp.path(), data)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+            tmp.write_all(data)?;
+            tmp.as_file().sync_all()?;
             tmp.persist(&path).map_err(|e| BlobError::Io(e.error))?;
+            std::fs::File::open(&self.dir)?.sync_all()?;
         }
         Ok(())
+    }
+
+    /// Removes `name` (absent is fine): what a caller does with a copy that failed its check
+    /// before fetching it again.
+    fn discard(&self, name: &str) -> Result<(), BlobError> {
+        match std::fs::remove_file(self.dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     fn read(&self, name: &str, uri: String) -> Result<Vec<u8>, BlobError> {
@@ -305,7 +324,70 @@ impl LocalStore {
     /// # Errors
     /// I/O errors.
     pub fn put_output_sync(&self, root: &[u8; 32], data: &[u8]) -> Result<(), BlobError> {
-        self.write_atomically(&format!("output-{}", hex::encode(root)), data)
+        self.write_atomically(&format!("output-{}", hex::encode(root)), data)?;
+        self.write_atomically(&leaves_name(root), &merkle::leaf_hashes(data, DEFAULT_CHUNK).concat())
+    }
+
+    /// Chunk `index` of the output under `root` with its inclusion proof, built from the
+    /// leaf hashes stored beside the output (rebuilt from the output when missing or torn)
+    /// and that one chunk: a request reads 1/128 of the output and hashes one node per 4 KiB
+    /// of it, where proving from the output itself reads and hashes all of it. The leaves are
+    /// checked against `root` and the chunk against its leaf, so a corrupted copy is never
+    /// served.
+    ///
+    /// # Errors
+    /// [`BlobError::NotFound`] for an unknown output or a chunk past its end; I/O errors,
+    /// a corrupted copy among them.
+    pub fn chunk_proof_sync(&self, root: &[u8; 32], index: u64) -> Result<ChunkProof, BlobError> {
+        use std::io::{Read, Seek};
+        let name = format!("output-{}", hex::encode(root));
+        let mut file = match std::fs::File::open(self.dir.join(&name)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound(format!("output {}", hex::encode(root)))),
+            Err(e) => return Err(e.into()),
+        };
+        let output_len = file.metadata()?.len();
+        let corrupted = || BlobError::Io(std::io::Error::other(format!("stored output {} is corrupted", hex::encode(root))));
+        let leaves = match std::fs::read(self.dir.join(leaves_name(root))) {
+            Ok(bytes) if !bytes.is_empty() && bytes.len() % 32 == 0 => bytes
+                .chunks_exact(32)
+                .map(|c| {
+                    let mut leaf = [0u8; 32];
+                    leaf.copy_from_slice(c);
+                    leaf
+                })
+                .collect::<Vec<_>>(),
+            _ => {
+                let leaves = merkle::leaf_hashes(&self.get_output_sync(root)?, DEFAULT_CHUNK);
+                self.discard(&leaves_name(root))?;
+                self.write_atomically(&leaves_name(root), &leaves.concat())?;
+                leaves
+            }
+        };
+        if merkle::root_hash(output_len, DEFAULT_CHUNK.get(), &merkle::tree_hash_of(leaves.clone())) != *root {
+            return Err(corrupted());
+        }
+        let not_found = || BlobError::NotFound(format!("chunk {index} of output {}", hex::encode(root)));
+        let Some(leaf) = usize::try_from(index).ok().and_then(|i| leaves.get(i)).copied() else {
+            return Err(not_found());
+        };
+        let size = u64::from(DEFAULT_CHUNK.get());
+        let start = index * size;
+        let mut chunk = vec![0u8; usize::try_from(output_len.saturating_sub(start).min(size)).map_err(|_| not_found())?];
+        file.seek(std::io::SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk)?;
+        if merkle::leaf_hash(&chunk) != leaf {
+            return Err(corrupted());
+        }
+        let proof = merkle::prove_from_leaves(leaves, index).map_err(|_| not_found())?;
+        Ok(ChunkProof {
+            output_len,
+            chunk_size: DEFAULT_CHUNK.get(),
+            leaf_index: proof.leaf_index,
+            leaf_count: proof.leaf_count,
+            chunk: hex::encode(chunk),
+            siblings: proof.siblings.iter().map(hex::encode).collect(),
+        })
     }
 
     /// Blocking [`BlobStore::put_batch`].
@@ -411,7 +493,9 @@ impl Resolver {
             return Err(BlobError::BadUri(format!("{uri} (does not name {})", hex::encode(h))));
         }
         match self.local.get(h).await {
-            Err(BlobError::NotFound(_)) if is_http_url(uri) => {
+            Err(BlobError::NotFound(_) | BlobError::HashMismatch { .. }) if is_http_url(uri) => {
+                // Absent, or a copy that fails its hash (torn by a crash): fetch it again.
+                self.local.discard(&hex::encode(h))?;
                 let data = http::get_checked(&self.http, uri, h, max_len).await?;
                 self.local.put(&data).await?;
                 Ok(data)
@@ -448,6 +532,47 @@ mod tests {
         std::fs::write(dir.path().join(format!("output-{}", hex::encode(root))), vec![8u8; 10_000]).unwrap();
         assert!(matches!(fetch_verified_output(&store, &root).await, Err(BlobError::HashMismatch { .. })));
         assert!(matches!(fetch_verified_output(&store, &[1; 32]).await, Err(BlobError::NotFound(_))));
+    }
+
+    #[test]
+    fn stored_chunk_proofs_equal_the_full_ones_and_refuse_a_corrupted_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        let json = |p: &ChunkProof| serde_json::to_string(p).unwrap();
+        let output = |len: u32| (0..len).map(|i| (i * 13 % 251) as u8).collect::<Vec<u8>>();
+        for len in [0, 1, 4096, 4097, 20_000, 5 * 4096] {
+            let data = output(len);
+            let root = output_root(&data);
+            store.put_output_sync(&root, &data).unwrap();
+            let n = Commitment::leaf_count_for(u64::from(len), DEFAULT_CHUNK);
+            for index in 0..n {
+                let stored = store.chunk_proof_sync(&root, index).unwrap();
+                assert_eq!(json(&stored), json(&ChunkProof::of(&data, index).unwrap()), "len {len} chunk {index}");
+                stored.verify(&root).unwrap();
+            }
+            assert!(matches!(store.chunk_proof_sync(&root, n), Err(BlobError::NotFound(_))), "len {len}: past the end");
+            assert!(matches!(store.chunk_proof_sync(&root, u64::MAX), Err(BlobError::NotFound(_))));
+        }
+        assert!(matches!(store.chunk_proof_sync(&[4; 32], 0), Err(BlobError::NotFound(_))), "unknown output");
+
+        let data = output(20_000);
+        let root = output_root(&data);
+        let leaves = dir.path().join(leaves_name(&root));
+        let expected = json(&ChunkProof::of(&data, 3).unwrap());
+        std::fs::remove_file(&leaves).unwrap();
+        assert_eq!(json(&store.chunk_proof_sync(&root, 3).unwrap()), expected, "lost leaves are rebuilt");
+        assert!(leaves.exists());
+        std::fs::write(&leaves, b"torn").unwrap();
+        assert_eq!(json(&store.chunk_proof_sync(&root, 3).unwrap()), expected, "torn leaves are rebuilt");
+        let corrupted = |r: Result<ChunkProof, BlobError>| matches!(r, Err(BlobError::Io(e)) if e.to_string().contains("corrupted"));
+        std::fs::write(&leaves, merkle::leaf_hashes(&output(20_001), DEFAULT_CHUNK).concat()).unwrap();
+        assert!(corrupted(store.chunk_proof_sync(&root, 3)), "leaves of another output are never served");
+        std::fs::remove_file(&leaves).unwrap();
+        let mut flipped = data.clone();
+        flipped[2 * 4096 + 5] ^= 1;
+        std::fs::write(dir.path().join(format!("output-{}", hex::encode(root))), &flipped).unwrap();
+        assert!(corrupted(store.chunk_proof_sync(&root, 2)), "a flipped byte in the output is caught");
+        assert!(corrupted(store.chunk_proof_sync(&root, 0)), "leaves rebuilt from a corrupted output do not reach the root");
     }
 
     #[test]

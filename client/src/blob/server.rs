@@ -109,11 +109,7 @@ async fn put_output(State(store): State<LocalStore>, Path(root): Path<String>, b
 
 async fn get_chunk(State(store): State<LocalStore>, Path((root, index)): Path<(String, u64)>) -> Result<Json<ChunkProof>, BlobError> {
     let root = hash_of(&root)?;
-    let proof = super::blocking(move || {
-        let data = store.get_output_sync(&root)?;
-        ChunkProof::of(&data, index).map_err(|_| BlobError::NotFound(format!("chunk {index} of output {}", hex::encode(root))))
-    })
-    .await?;
+    let proof = super::blocking(move || store.chunk_proof_sync(&root, index)).await?;
     Ok(Json(proof))
 }
 
@@ -228,6 +224,9 @@ mod tests {
         let other = sha256(b"other");
         assert!(matches!(resolver.fetch(&other, &url, 1000).await, Err(BlobError::BadUri(_))), "the URI names another hash");
         assert!(matches!(resolver.fetch(&other, &super::super::uri(&other), 1000).await, Err(BlobError::NotFound(_))));
+        std::fs::write(cache.path().join(hex::encode(h)), b"").unwrap();
+        assert_eq!(resolver.fetch(&h, &url, 1000).await.unwrap(), data, "a torn cached copy is fetched again");
+        assert_eq!(local.get_sync(&h).unwrap(), data, "and replaced");
     }
 
     #[tokio::test]
