@@ -2,7 +2,7 @@
 # `make demo`: a local market end to end, every party with its own disk and HTTP endpoint as
 # if on separate machines. Starts the chain, deploys the marketplace, starts a renter's blob
 # server and three provider workers (Bob, Charlie, and Eve who cheats), and as renter Dave
-# submits a Mandelbrot job (direct hire, always checked, PNG out), an auctioned matmul job
+# submits a Mandelbrot image as 4 strips (direct hire, every strip checked, one PNG out), an auctioned matmul job
 # (Eve underbids everyone, gets checked, is slashed) and a batch of 16 SHA-256 tasks
 # (Charlie, a sample of them re-executed). Ends with the market's summary and stops
 # everything it started, also on Ctrl-C.
@@ -77,8 +77,8 @@ charlie_offer=$(offer_of 0xe2235a2ffe0354b27a6a1c543be6bf2920ff2134)
 wait_next_epoch
 
 export CAPACLOUD_SURI=//Dave
-echo "== //Dave: Mandelbrot 700x500, direct hire of Bob, always checked"
-"$cli" job submit --workload mandelbrot --size 700 --offer "$bob_offer" \
+echo "== //Dave: Mandelbrot 700x500 as a batch of 4 strips, direct hire of Bob, every strip checked"
+"$cli" job submit --workload mandelbrot --size 700 --tasks 4 --offer "$bob_offer" \
   --max-price $PRICE_BOB --check-rate-bps 10000 --png mandelbrot.png
 echo "== //Dave: matmul 256, auctioned (lowest bid wins), always checked"
 "$cli" job submit --workload matmul --size 256 --max-price $PRICE_BOB --check-rate-bps 10000

@@ -771,10 +771,12 @@ async fn run(cli: Cli) -> Result<Output> {
                         }
                         if let (Some(path), Some((w, p))) = (png, bundle.library.as_ref()) {
                             if w.name() == "mandelbrot" {
-                                let words = capacloud_executor::workloads::bytes_to_words(&outputs[0]);
+                                // A batch's tasks are the image's strips, top to bottom.
+                                let words = capacloud_executor::workloads::bytes_to_words(&outputs.concat());
                                 let u = p[0].uniform_words();
+                                let height = u[1] * outputs.len() as u32;
                                 let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                                capacloud_executor::workloads::mandelbrot::write_png(file, &words, u[0], u[1], u[2])?;
+                                capacloud_executor::workloads::mandelbrot::write_png(file, &words, u[0], height, u[2])?;
                                 png_out = Some(path);
                             }
                         }

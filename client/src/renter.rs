@@ -75,9 +75,9 @@ impl JobBundle {
     }
 }
 
-/// `tasks` tasks of a library workload (see `capacloud_executor::workloads::by_name`): task
+/// `tasks` tasks of a library workload (see `capacloud_executor::workloads::task_of`): task
 /// `i` is the workload at seed `seed + i` (its inputs differ; kernel, dispatch and
-/// parameters are shared).
+/// parameters are shared), or for `mandelbrot` strip `i` of one image.
 ///
 /// # Errors
 /// [`RenterError::UnknownWorkload`], [`RenterError::TaskCount`], [`RenterError::TaskShape`]
@@ -102,14 +102,13 @@ pub fn library_job_with_columns(name: &str, size: u32, columns: Option<u32>, see
     let mut all = Vec::new();
     let mut first = None;
     for i in 0..tasks {
-        let seed = seed + u64::from(i);
         let w = match columns {
-            None => workloads::by_name(name, size, seed).ok_or_else(|| RenterError::UnknownWorkload(name.into()))?,
+            None => workloads::task_of(name, size, seed, i, tasks).ok_or_else(|| RenterError::UnknownWorkload(name.into()))?,
             Some(c) => {
                 if !workloads::NAMES.contains(&name) {
                     return Err(RenterError::UnknownWorkload(name.into()));
                 }
-                workloads::by_name_with_columns(name, size, c, seed).ok_or_else(|| {
+                workloads::by_name_with_columns(name, size, c, seed.wrapping_add(u64::from(i))).ok_or_else(|| {
                     RenterError::BadWorkloadInput(format!("--columns {c}: {name} takes no columns, or not that many (ntt-babybear: 1..={})", workloads::ntt::MAX_COLUMNS))
                 })?
             }

@@ -82,6 +82,13 @@ fn mandelbrot_matches_cpu() {
 }
 
 #[test]
+fn mandelbrot_strips_match_cpu() {
+    for i in 0..3 {
+        run_workload(&workloads::MandelbrotTile::strip(140, 100, 256, i, 3));
+    }
+}
+
+#[test]
 fn mandelbrot_png_is_written_and_decodes() {
     let Some(gpu) = gpu() else { return };
     let m = workloads::Mandelbrot { width: 700, height: 500, max_iter: 512 };

@@ -340,12 +340,7 @@ impl LocalStore {
     /// a corrupted copy among them.
     pub fn chunk_proof_sync(&self, root: &[u8; 32], index: u64) -> Result<ChunkProof, BlobError> {
         use std::io::{Read, Seek};
-        let name = format!("output-{}", hex::encode(root));
-        let mut file = match std::fs::File::open(self.dir.join(&name)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound(format!("output {}", hex::encode(root)))),
-            Err(e) => return Err(e.into()),
-        };
+        let mut file = self.open_output_sync(root)?;
         let output_len = file.metadata()?.len();
         let corrupted = || BlobError::Io(std::io::Error::other(format!("stored output {} is corrupted", hex::encode(root))));
         let leaves = match std::fs::read(self.dir.join(leaves_name(root))) {
@@ -407,6 +402,18 @@ impl LocalStore {
     /// [`BlobError::NotFound`], I/O errors.
     pub fn get_batch_sync(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
         self.read(&format!("batch-{}", hex::encode(root)), format!("batch {}", hex::encode(root)))
+    }
+
+    /// The stored output under `root`, opened for reading (what the server streams).
+    ///
+    /// # Errors
+    /// [`BlobError::NotFound`], I/O errors.
+    pub fn open_output_sync(&self, root: &[u8; 32]) -> Result<std::fs::File, BlobError> {
+        match std::fs::File::open(self.dir.join(format!("output-{}", hex::encode(root)))) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(format!("output {}", hex::encode(root)))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Blocking [`BlobStore::get_output_unchecked`].

@@ -89,9 +89,28 @@ async fn put_batch(State(store): State<LocalStore>, Path(root): Path<String>, bo
     Ok(StatusCode::CREATED)
 }
 
-async fn get_output(State(store): State<LocalStore>, Path(root): Path<String>) -> Result<Vec<u8>, BlobError> {
+/// Bytes read from disk per piece of a streamed output.
+const STREAM_PIECE: usize = 64 << 10;
+
+/// Streams the output from disk, [`STREAM_PIECE`] bytes at a time (a request holds one piece
+/// in memory, never the output), with its `Content-Length`.
+async fn get_output(State(store): State<LocalStore>, Path(root): Path<String>) -> Result<Response, BlobError> {
+    use std::io::Read;
     let root = hash_of(&root)?;
-    super::blocking(move || store.get_output_sync(&root)).await
+    let file = super::blocking(move || store.open_output_sync(&root)).await?;
+    let len = file.metadata()?.len();
+    let pieces = futures::stream::try_unfold(file, |mut file| async move {
+        let (file, piece) = tokio::task::spawn_blocking(move || {
+            let mut piece = vec![0u8; STREAM_PIECE];
+            let n = file.read(&mut piece)?;
+            piece.truncate(n);
+            Ok::<_, std::io::Error>((file, piece))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok::<_, std::io::Error>((!piece.is_empty()).then(|| (Bytes::from(piece), file)))
+    });
+    Ok(([(axum::http::header::CONTENT_LENGTH, len)], axum::body::Body::from_stream(pieces)).into_response())
 }
 
 async fn put_output(State(store): State<LocalStore>, Path(root): Path<String>, body: Bytes) -> Result<StatusCode, BlobError> {
@@ -205,6 +224,15 @@ mod tests {
         store.put_output(&root, &out).await.unwrap();
         assert_eq!(fetch_verified_output(&store, &root).await.unwrap(), out);
         assert_eq!(store.get_chunk(&root, 2).await.unwrap(), out[8192..]);
+        // Larger than one streamed piece: served in pieces, with its length, byte for byte.
+        let big: Vec<u8> = (0..300_001u32).map(|i| (i % 241) as u8).collect();
+        let big_root = output_root(&big);
+        store.put_output(&big_root, &big).await.unwrap();
+        let resp = reqwest::get(format!("{}/outputs/{}", store.base(), hex::encode(big_root))).await.unwrap();
+        assert_eq!(resp.content_length(), Some(300_001));
+        assert_eq!(resp.bytes().await.unwrap(), big);
+        assert_eq!(fetch_verified_output(&store, &big_root).await.unwrap(), big);
+        assert!(matches!(fetch_verified_output(&store, &[6; 32]).await, Err(BlobError::NotFound(_))), "unknown output is 404");
         assert!(matches!(store.get_chunk(&root, 3).await, Err(BlobError::NotFound(_))));
     }
 

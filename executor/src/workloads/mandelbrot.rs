@@ -16,7 +16,11 @@
 //! exact algorithm (tested against an `i64` reference).
 //!
 //! Bindings (group 0): 0 = iteration counts (output), 1 = `Params { width, height, max_iter,
-//! pad }` (uniform); there is no input buffer. Workgroup 8 × 8, dispatch
+//! pad }` (uniform; `height` is the rows this job renders), 2 = `View { first_row,
+//! image_height }` (input, two `u32`): the job renders rows `first_row ..` of an
+//! `image_height`-row image (`dy` comes from `image_height`). A whole image is `[0, height]`;
+//! a batch of [`MandelbrotTile`]s renders one image as horizontal strips, one per task,
+//! whose outputs concatenated in task order are the whole image's. Workgroup 8 × 8, dispatch
 //! `[ceil(width/8), ceil(height/8), 1]`.
 
 use rayon::prelude::*;
@@ -37,6 +41,8 @@ pub const KERNEL: Kernel = Kernel {
 pub const BINDING_ITERS: u32 = 0;
 /// Binding of the uniform `Params { width, height, max_iter, _pad0 }`.
 pub const BINDING_PARAMS: u32 = 1;
+/// Binding of the input `View { first_row, image_height }`.
+pub const BINDING_VIEW: u32 = 2;
 
 /// 1.0 in Q4.28.
 pub const ONE_Q28: i32 = 1 << 28;
@@ -73,24 +79,73 @@ impl Workload for Mandelbrot {
     }
 
     fn prepare(&self) -> Prepared {
-        let (w, h) = (self.width, self.height);
-        assert!(w > 0 && h > 0, "mandelbrot: empty image");
-        Prepared {
-            kernel: KERNEL,
-            workgroups: [w.div_ceil(8), h.div_ceil(8), 1],
-            inputs: Vec::new(),
-            uniform: Some((BINDING_PARAMS, uniform_block(&[w, h, self.max_iter, 0]))),
-            output: (BINDING_ITERS, u64::from(w) * u64::from(h) * 4),
-            work_units: work_units(u128::from(w) * u128::from(h) * u128::from(self.max_iter)),
-            passes: Vec::new(),
-        }
+        prepare_rows(self.width, self.height, self.max_iter, 0, self.height)
     }
 
     fn cpu_reference(&self, prepared: &Prepared) -> Vec<u8> {
-        let params = prepared.uniform_words();
-        let iters = cpu_mandelbrot(params[0], params[1], params[2]);
-        super::words_to_bytes(&iters)
+        reference(prepared)
     }
+}
+
+/// Strip `tile` of `tiles` of the image `image`: rows `tile · h .. (tile + 1) · h` with
+/// `h = image.height / tiles` (`image.height` a multiple of `tiles`, `tile < tiles`). The
+/// tiles of one image share kernel, dispatch and parameters and differ only in their
+/// `View` input, so they batch as the tasks of one job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MandelbrotTile {
+    /// The whole image.
+    pub image: Mandelbrot,
+    /// This strip's index, from the top.
+    pub tile: u32,
+    /// Strips in the image.
+    pub tiles: u32,
+}
+
+impl MandelbrotTile {
+    /// Strip `tile` (below `tiles`) of a `width`-pixel-wide image whose height is `height`
+    /// rounded up to a multiple of `tiles` (so every strip has the same shape), `max_iter`
+    /// iterations.
+    pub fn strip(width: u32, height: u32, max_iter: u32, tile: u32, tiles: u32) -> Self {
+        let tiles = tiles.max(1);
+        let image = Mandelbrot { width: width.max(1), height: height.max(1).div_ceil(tiles) * tiles, max_iter };
+        Self { image, tile: tile.min(tiles - 1), tiles }
+    }
+}
+
+impl Workload for MandelbrotTile {
+    fn name(&self) -> &'static str {
+        "mandelbrot"
+    }
+
+    fn prepare(&self) -> Prepared {
+        let rows = self.image.height / self.tiles.max(1);
+        prepare_rows(self.image.width, rows, self.image.max_iter, self.tile * rows, self.image.height)
+    }
+
+    fn cpu_reference(&self, prepared: &Prepared) -> Vec<u8> {
+        reference(prepared)
+    }
+}
+
+/// The job rendering `rows` rows from `first_row` of a `width × image_height` image.
+fn prepare_rows(width: u32, rows: u32, max_iter: u32, first_row: u32, image_height: u32) -> Prepared {
+    assert!(width > 0 && rows > 0 && first_row + rows <= image_height, "mandelbrot: empty or out-of-image rows");
+    Prepared {
+        kernel: KERNEL,
+        workgroups: [width.div_ceil(8), rows.div_ceil(8), 1],
+        inputs: vec![(BINDING_VIEW, super::words_to_bytes(&[first_row, image_height]))],
+        uniform: Some((BINDING_PARAMS, uniform_block(&[width, rows, max_iter, 0]))),
+        output: (BINDING_ITERS, u64::from(width) * u64::from(rows) * 4),
+        work_units: work_units(u128::from(width) * u128::from(rows) * u128::from(max_iter)),
+        passes: Vec::new(),
+    }
+}
+
+/// The escape times `prepared` must produce, from its uniform and `View` input.
+fn reference(prepared: &Prepared) -> Vec<u8> {
+    let params = prepared.uniform_words();
+    let view = super::bytes_to_words(prepared.input(BINDING_VIEW).expect("a mandelbrot job has a View input"));
+    super::words_to_bytes(&cpu_mandelbrot_rows(params[0], params[1], params[2], view[0], view[1]))
 }
 
 /// `⌊ma · mb / 2^28⌋ mod 2^32` for magnitudes `ma`, `mb`: the kernel's 16-bit-limb algorithm,
@@ -161,7 +216,13 @@ pub fn pixel_c(x: u32, y: u32, width: u32, height: u32) -> (i32, i32) {
 
 /// The escape times of a whole `width × height` image, row-major (parallel over rows).
 pub fn cpu_mandelbrot(width: u32, height: u32, max_iter: u32) -> Vec<u32> {
-    let mut out = vec![0u32; width as usize * height as usize];
+    cpu_mandelbrot_rows(width, height, max_iter, 0, height)
+}
+
+/// The escape times of rows `first_row .. first_row + rows` of a `width × image_height`
+/// image, row-major (parallel over rows).
+pub fn cpu_mandelbrot_rows(width: u32, rows: u32, max_iter: u32, first_row: u32, image_height: u32) -> Vec<u32> {
+    let mut out = vec![0u32; width as usize * rows as usize];
     if out.is_empty() {
         return out;
     }
@@ -169,7 +230,7 @@ pub fn cpu_mandelbrot(width: u32, height: u32, max_iter: u32) -> Vec<u32> {
         .enumerate()
         .for_each(|(y, row)| {
             for (x, px) in row.iter_mut().enumerate() {
-                let (cr, ci) = pixel_c(x as u32, y as u32, width, height);
+                let (cr, ci) = pixel_c(x as u32, first_row + y as u32, width, image_height);
                 *px = escape_time(cr, ci, max_iter);
             }
         });
@@ -319,7 +380,7 @@ mod tests {
         };
         let p = m.prepare();
         assert_eq!(p.kernel.name, "mandelbrot");
-        assert!(p.inputs.is_empty());
+        assert_eq!(p.input(BINDING_VIEW), Some(&super::super::words_to_bytes(&[0, 9])[..]), "the whole image");
         assert_eq!(p.workgroups, [3, 2, 1]);
         assert_eq!(p.output, (BINDING_ITERS, 20 * 9 * 4));
         let (binding, u) = p.uniform.as_ref().unwrap();
@@ -335,6 +396,25 @@ mod tests {
             max_iter: 256,
         };
         assert_eq!(big.prepare().work_units, 256);
+    }
+
+    #[test]
+    fn strips_concatenate_to_the_whole_image() {
+        let whole = Mandelbrot { width: 37, height: 28, max_iter: 96 };
+        let strips: Vec<_> = (0..4).map(|i| MandelbrotTile::strip(37, 26, 96, i, 4)).collect();
+        assert_eq!(strips[0].image, whole, "26 rows rounded up to a multiple of 4");
+        let mut stitched = Vec::new();
+        let mut shape = None;
+        for (i, t) in strips.iter().enumerate() {
+            let p = t.prepare();
+            assert_eq!(p.input(BINDING_VIEW), Some(&super::super::words_to_bytes(&[7 * i as u32, 28])[..]));
+            let s = (p.workgroups, p.uniform_words(), p.output, p.work_units);
+            assert!(shape.is_none_or(|s0| s0 == s), "every strip has one shape");
+            shape = Some(s);
+            stitched.extend(t.cpu_reference(&p));
+        }
+        assert_eq!(stitched, super::super::words_to_bytes(&cpu_mandelbrot(37, 28, 96)));
+        assert_eq!(MandelbrotTile::strip(37, 28, 96, 0, 1).prepare().inputs, whole.prepare().inputs, "one strip is the whole image");
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub mod sha256;
 
 pub use babybear::InputError;
 pub use dot_i8::DotI8Layer;
-pub use mandelbrot::Mandelbrot;
+pub use mandelbrot::{Mandelbrot, MandelbrotTile};
 pub use matmul::Matmul;
 pub use ntt::{NttBabyBear, NttOp, NttParams, Order};
 pub use poseidon2::{Poseidon2Job, Poseidon2Mode};
@@ -233,7 +233,7 @@ pub const NAMES: &[&str] = &[
 /// - `"matmul"`: the matrix order `n`, clamped to 1..=65536 and rounded up to a multiple of 64;
 /// - `"sha256"`: the number of 64-byte messages (at least 1);
 /// - `"mandelbrot"`: the image width (at least 1); the height is `width * 5 / 7` (at least 1),
-///   which keeps pixels square for the 3.5 × 2.5 view, and `max_iter` is 512 (`seed` is unused);
+///   which keeps pixels square for the 3.5 × 2.5 view, and `max_iter` is 512 (`seed` is unused; a batch renders one image as strips, see [`task_of`]);
 /// - `"dot-i8"`: the number of rows (at least 1); the number of columns is `size` rounded up
 ///   to a multiple of 4 (at least 4).
 /// - `"ntt-babybear"`: the number of rows `n` of a forward NTT (natural order in and out) of
@@ -257,13 +257,8 @@ pub fn by_name(name: &str, size: u32, seed: u64) -> Option<Box<dyn Workload>> {
             seed,
         })),
         "mandelbrot" => {
-            let width = size.max(1);
-            let height = ((u64::from(width) * 5 / 7) as u32).max(1);
-            Some(Box::new(Mandelbrot {
-                width,
-                height,
-                max_iter: 512,
-            }))
+            let (width, height) = mandelbrot_size(size);
+            Some(Box::new(Mandelbrot { width, height, max_iter: MANDELBROT_MAX_ITER }))
         }
         "dot-i8" => {
             let rows = size.max(1);
@@ -284,6 +279,35 @@ pub fn by_name(name: &str, size: u32, seed: u64) -> Option<Box<dyn Workload>> {
                 .map(|w| Box::new(w) as Box<dyn Workload>)
         }
         _ => None,
+    }
+}
+
+/// Iterations of the library's Mandelbrot images.
+const MANDELBROT_MAX_ITER: u32 = 512;
+
+/// Width and height of the library's Mandelbrot image of `size` (see [`by_name`]).
+fn mandelbrot_size(size: u32) -> (u32, u32) {
+    let width = size.max(1);
+    (width, ((u64::from(width) * 5 / 7) as u32).max(1))
+}
+
+/// Task `task` of a batch of `tasks` tasks of the workload `name` (`size` as in
+/// [`by_name`]): for `"mandelbrot"`, strip `task` of one image rendered as `tasks`
+/// horizontal strips ([`MandelbrotTile`]; the image's height rounded up to a multiple of
+/// `tasks`), whose outputs in task order are the whole image; for every other workload, the
+/// workload at seed `seed + task` (other inputs, one shape).
+///
+/// Returns `None` for an unknown name or `task ≥ tasks`.
+pub fn task_of(name: &str, size: u32, seed: u64, task: u32, tasks: u32) -> Option<Box<dyn Workload>> {
+    if task >= tasks {
+        return None;
+    }
+    match name {
+        "mandelbrot" if tasks > 1 => {
+            let (width, height) = mandelbrot_size(size);
+            Some(Box::new(MandelbrotTile::strip(width, height, MANDELBROT_MAX_ITER, task, tasks)))
+        }
+        _ => by_name(name, size, seed.wrapping_add(u64::from(task))),
     }
 }
 
@@ -447,6 +471,12 @@ mod tests {
             assert_eq!(p.kernel.entry_point, "main");
         }
         assert!(by_name("nope", 1, 0).is_none());
+        assert!(task_of("nope", 1, 0, 0, 1).is_none());
+        assert!(task_of("sha256", 8, 0, 3, 3).is_none(), "task 3 of 3");
+        assert_eq!(task_of("sha256", 8, 5, 2, 3).unwrap().prepare().inputs, by_name("sha256", 8, 7).unwrap().prepare().inputs, "seed + task");
+        assert_eq!(task_of("mandelbrot", 70, 0, 0, 1).unwrap().prepare().inputs, by_name("mandelbrot", 70, 0).unwrap().prepare().inputs, "one task is the whole image");
+        let strip = task_of("mandelbrot", 70, 0, 2, 4).unwrap().prepare();
+        assert_eq!(strip.input(mandelbrot::BINDING_VIEW), Some(&words_to_bytes(&[26, 52])[..]), "50 rows → 4 strips of 13");
         let w = by_name_with_columns("ntt-babybear", 1024, 3, 1).expect("3 columns");
         assert_eq!(w.prepare().output.1, 1024 * 3 * 4, "2^10 rows × 3 columns of u32");
         assert!(by_name_with_columns("ntt-babybear", 1024, 0, 1).is_none());

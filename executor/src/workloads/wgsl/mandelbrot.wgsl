@@ -16,7 +16,9 @@
 // taken modulo 2^32; the 64-bit product |a|*|b| is built from 16-bit limbs in u32.
 // i32 additions wrap (they cannot overflow for in-view c, see the Rust reference).
 //
-// Bindings (group 0): 0 = iteration counts (read_write), 1 = Params (uniform).
+// Bindings (group 0): 0 = iteration counts (read_write), 1 = Params (uniform; height = the
+// rows this job renders), 2 = View (read-only): the job renders rows first_row.. of an
+// image_height-row image, so the tasks of a batch can render one image as strips.
 // Workgroup 8 x 8, dispatch [ceil(width/8), ceil(height/8), 1].
 
 struct Params {
@@ -28,6 +30,8 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> iters: array<u32>;
 @group(0) @binding(1) var<uniform> params: Params;
+// [first_row, image_height]
+@group(0) @binding(2) var<storage, read> view: array<u32, 2>;
 
 const X_MIN_Q28: i32 = -671088640;   // -2.5
 const Y_MAX_Q28: i32 = 335544320;    //  1.25
@@ -101,8 +105,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let dx = bitcast<i32>(SPAN_X_Q28 / params.width);
-    let dy = bitcast<i32>(SPAN_Y_Q28 / params.height);
+    let dy = bitcast<i32>(SPAN_Y_Q28 / view[1]);
     let cr = X_MIN_Q28 + bitcast<i32>(x) * dx + dx / 2;
-    let ci = Y_MAX_Q28 - bitcast<i32>(y) * dy - dy / 2;
+    let ci = Y_MAX_Q28 - bitcast<i32>(view[0] + y) * dy - dy / 2;
     iters[y * params.width + x] = escape_time(cr, ci, params.max_iter);
 }
