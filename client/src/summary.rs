@@ -9,22 +9,23 @@
 use crate::chain::{ChainError, ContractEvent};
 use crate::marketplace::{
     AccountEvent, AccountEventKind, Amount, Event, JobEvent, JobEventKind, JobState, MarketEvent, MarketEventKind,
-    RefundReason, VerifierEvent, VerifierEventKind,
+    OfferInfo, RefundReason, VerifierEvent, VerifierEventKind,
 };
+use codec::Decode;
 use crate::Marketplace;
 use std::collections::BTreeMap;
 use subxt::utils::H160;
 
 /// Where an event stands in the chain: block and index among the contract's events of
 /// that block.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct At {
     pub block: u32,
     pub index: u32,
 }
 
 /// One job's story.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobRow {
     pub job_id: u64,
     pub renter: H160,
@@ -69,7 +70,7 @@ impl JobRow {
 }
 
 /// What the events say about one account.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccountRow {
     pub account: H160,
     /// Bonded stake as last reported (`Staked`), less unstake requests and slashes since.
@@ -87,8 +88,26 @@ pub struct AccountRow {
     pub offers: Vec<u64>,
 }
 
+/// An offer as its events describe it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OfferRow {
+    pub offer_id: u64,
+    pub provider: H160,
+    pub gpu_class: u8,
+    pub price_per_unit: Amount,
+    pub max_units: u64,
+    pub vram_mib: u32,
+    pub benchmark_score: u32,
+    /// The offer's description (`None`: its bytes do not decode as one).
+    pub info: Option<OfferInfo>,
+    /// Listed (or last updated) here.
+    pub listed: At,
+    /// `false` once removed.
+    pub active: bool,
+}
+
 /// A price-index point: a job of `value` settled at `price` moved class `gpu_class` to `index`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PricePoint {
     pub at: At,
     pub gpu_class: u8,
@@ -102,6 +121,7 @@ pub struct PricePoint {
 pub struct Fold {
     pub jobs: BTreeMap<u64, JobRow>,
     pub accounts: BTreeMap<H160, AccountRow>,
+    pub offers: BTreeMap<u64, OfferRow>,
     pub prices: Vec<PricePoint>,
     pub treasury_claimed: Amount,
     /// Events that did not decode (kept out of the rows, counted here).
@@ -119,7 +139,7 @@ impl Fold {
             None => self.undecodable += 1,
             Some(Event::Job(e)) => self.job(at, e),
             Some(Event::Verifier(e)) => self.verifier(at, e),
-            Some(Event::Account(e)) => self.account_event(e),
+            Some(Event::Account(e)) => self.account_event(at, e),
             Some(Event::Market(e)) => self.market(at, e),
         }
     }
@@ -246,8 +266,31 @@ impl Fold {
         }
     }
 
-    fn account_event(&mut self, e: &AccountEvent) {
+    fn account_event(&mut self, at: At, e: &AccountEvent) {
         use AccountEventKind as K;
+        match &e.kind {
+            K::OfferListed { offer_id, gpu_class, input, .. } => {
+                let row = OfferRow {
+                    offer_id: *offer_id,
+                    provider: e.account,
+                    gpu_class: *gpu_class,
+                    price_per_unit: input.price_per_unit,
+                    max_units: input.max_units,
+                    vram_mib: input.vram_mib,
+                    benchmark_score: input.benchmark_score,
+                    info: OfferInfo::decode(&mut &input.info[..]).ok(),
+                    listed: at,
+                    active: true,
+                };
+                self.offers.insert(*offer_id, row);
+            }
+            K::OfferRemoved { offer_id } => {
+                if let Some(o) = self.offers.get_mut(offer_id) {
+                    o.active = false;
+                }
+            }
+            _ => {}
+        }
         let a = self.account(e.account);
         match &e.kind {
             K::Staked { stake, slot, .. } => {
@@ -255,11 +298,7 @@ impl Fold {
                 a.slot = *slot;
             }
             K::UnstakeRequested { amount, .. } => a.stake = a.stake.saturating_sub(*amount),
-            K::Unstaked { slot_released, .. } => {
-                if *slot_released {
-                    a.slot = 0;
-                }
-            }
+            K::Unstaked { slot_released: true, .. } => a.slot = 0,
             K::OfferListed { offer_id, updated: false, .. } => a.offers.push(*offer_id),
             K::Withdrawn { amount } => a.withdrawn += amount,
             _ => {}

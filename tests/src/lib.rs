@@ -361,3 +361,130 @@ pub fn built_binary(name: &str) -> PathBuf {
     assert!(bin.exists(), "{} not built (run `cargo build --workspace --bins` first, as `make test` does)", bin.display());
     bin
 }
+
+/// The directory of PostgreSQL's server binaries (`initdb`, `pg_ctl`):
+/// `$CAPACLOUD_PG_BIN`, else the newest under `/usr/lib/postgresql/*/bin` (Debian's layout).
+pub fn pg_bin_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("CAPACLOUD_PG_BIN") {
+        return Some(PathBuf::from(d));
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql").ok()?.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+/// A private PostgreSQL server in a temp dir on a free port, stopped on drop. As root
+/// (CI containers) the server runs as the `postgres` system user: PostgreSQL refuses root.
+pub struct PgServer {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl PgServer {
+    /// Starts a server for `test`, or returns `None` (printing why) when PostgreSQL is not
+    /// installed outside CI; in CI a missing server fails the test.
+    pub fn start(test: &str) -> Option<Self> {
+        let Some(bin) = pg_bin_dir() else {
+            let msg = "PostgreSQL server binaries not found under /usr/lib/postgresql (apt install postgresql)";
+            if in_ci() {
+                panic!("{test}: {msg}; CI does not skip");
+            }
+            eprintln!("SKIPPED {test}: {msg}");
+            return None;
+        };
+        Some(Self::start_in(bin).unwrap_or_else(|e| panic!("{test}: {e}")))
+    }
+
+    fn command(&self, program: &str) -> Command {
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
+            c
+        } else {
+            Command::new(self.bin.join(program))
+        }
+    }
+
+    fn start_in(bin: PathBuf) -> Result<Self, String> {
+        let dir = tempfile::Builder::new().prefix("capacloud-pg-").tempdir().map_err(|e| e.to_string())?;
+        // SAFETY: geteuid has no preconditions.
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        if as_postgres {
+            let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().map_err(|e| e.to_string())?;
+            if !ok.success() {
+                return Err("chown of the PostgreSQL temp dir failed".into());
+            }
+        }
+        let me = Self { bin, dir, port: free_port(), as_postgres };
+        let data = me.dir.path().join("data");
+        let out = me
+            .command("initdb")
+            .args(["-U", "capacloud", "--auth=trust", "--no-sync", "-E", "UTF8", "-D"])
+            .arg(&data)
+            .output()
+            .map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", me.port, me.dir.path().display());
+        let out = me
+            .command("pg_ctl")
+            .args(["-w", "-t", "60", "-D"])
+            .arg(&data)
+            .args(["-o", &opts, "-l"])
+            .arg(me.dir.path().join("pg.log"))
+            .arg("start")
+            .output()
+            .map_err(|e| format!("pg_ctl: {e}"))?;
+        if !out.status.success() {
+            let log = std::fs::read_to_string(me.dir.path().join("pg.log")).unwrap_or_default();
+            return Err(format!("pg_ctl start failed: {}\n{log}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(me)
+    }
+
+    /// A database URL for a new, empty database `name`.
+    pub fn database(&self, name: &str) -> String {
+        let out = self
+            .command("createdb")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "capacloud", name])
+            .output()
+            .expect("createdb runs");
+        assert!(out.status.success(), "createdb {name}: {}", String::from_utf8_lossy(&out.stderr));
+        format!("postgres://capacloud@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let _ = self.command("pg_ctl").args(["-m", "immediate", "-D"]).arg(self.dir.path().join("data")).arg("stop").output();
+    }
+}
+
+/// Headless Chromium's DOM of `url` after its scripts ran (`--dump-dom`), or `None`
+/// (printing why) when Chromium is not installed outside CI; in CI that fails the test.
+pub fn browser_dom(test: &str, url: &str) -> Option<String> {
+    let browser = ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| {
+        Command::new(b).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    });
+    let Some(browser) = browser else {
+        let msg = "no headless browser (apt install chromium)";
+        if in_ci() {
+            panic!("{test}: {msg}; CI does not skip");
+        }
+        eprintln!("SKIPPED {test}: {msg}");
+        return None;
+    };
+    let profile = tempfile::tempdir().expect("a temp dir");
+    let out = Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=3000"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .expect("the browser runs");
+    assert!(out.status.success(), "{test}: {browser} failed: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}

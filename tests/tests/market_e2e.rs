@@ -4,7 +4,10 @@
 //! lets its job time out; and the two adversaries the spec names, a griefing renter that
 //! withholds its inputs and a Sybil that piles up stake after a commitment to steer the
 //! draw. Payouts are checked to the unit, the money invariant after every transaction, and
-//! the gas of every message is printed for BENCHMARKS.md.
+//! the gas of every message is printed for BENCHMARKS.md. Then the indexer follows that
+//! market (in-process on SQLite and PostgreSQL, and as a process killed mid-backfill and
+//! restarted): its rows equal the contract's state, and a headless browser reads the
+//! dashboard.
 
 use capacloud_client::chain::{Chain, Receipt};
 use capacloud_client::marketplace::*;
@@ -246,6 +249,9 @@ async fn marketplace_lifecycles_on_a_real_node() {
     assert_eq!(bob.free_balance().await.unwrap(), before + owed / UNITS_PER_PLANCK - r.fee);
     invariant(&m).await;
 
+    // ---- the indexer followed this market: its rows equal the contract's state.
+    indexer_agrees_with_the_contract(test, &url, &m).await;
+
     // ---- the table for BENCHMARKS.md.
     let gas = GAS.lock().unwrap().clone();
     println!("\n| message | ref_time | proof_size (B) | storage deposit (plancks) | fee (plancks) |\n|---|---|---|---|---|");
@@ -352,5 +358,129 @@ async fn adversaries_gain_nothing_on_a_real_node() {
         // the time; the snapshot gives it nothing.
         assert_ne!(v, ferdie.address(), "round {round}: the Sybil's late stake was counted");
         invariant(&m).await;
+    }
+}
+
+/// The indexer over the market `m` built: stopped half-way and resumed (in-process, on
+/// SQLite and on PostgreSQL), and as the `capacloud-indexer` process killed with SIGKILL
+/// mid-backfill and restarted; every store holds exactly the chain's events, its job states,
+/// offers and stakes equal the contract's, and a headless browser shows the dashboard.
+async fn indexer_agrees_with_the_contract(test: &str, url: &str, m: &Marketplace<'_>) {
+    use capacloud_client::chain::Reader;
+    use capacloud_indexer::ingest::{Indexer, Options, Progress};
+    use capacloud_indexer::store::Store;
+    use std::sync::Arc;
+
+    let head = m.chain().finalized_number().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pg = capacloud_tests::PgServer::start(test);
+    let mut dbs = vec![format!("sqlite://{}", dir.path().join("in-process.sqlite").display())];
+    if let Some(pg) = &pg {
+        dbs.push(pg.database("market"));
+    }
+    let reader = Reader::connect(url).await.unwrap();
+    let opts = Options { contract: m.address(), from_block: None, batch_blocks: 16, poll: std::time::Duration::from_secs(1), progress_bar: false };
+    let mut first = 0;
+    for db in &dbs {
+        let store = Store::open(db).await.unwrap();
+        let mut ix = Indexer::start(reader.clone(), store.clone(), opts.clone(), Arc::new(Progress::default())).await.unwrap();
+        first = ix.next_block();
+        assert!(first > 0 && first < head, "the deployment block is found by bisection: {first}");
+        ix.sync_to(first + (head - first) / 2).await.unwrap();
+        drop(ix);
+        let mut ix = Indexer::start(reader.clone(), store.clone(), opts.clone(), Arc::new(Progress::default())).await.unwrap();
+        assert_eq!(ix.sync_to(head).await.unwrap(), head);
+        check_store(m, &store, first, head).await;
+    }
+
+    // The binary, killed mid-backfill (2-block batches) and restarted on its database.
+    let db = format!("sqlite://{}", dir.path().join("process.sqlite").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let spawn = || {
+        std::process::Command::new(capacloud_tests::built_binary("capacloud-indexer"))
+            .args(["--database-url", &db, "run", "--url", url, "--contract", &format!("{:?}", m.address())])
+            .args(["--batch-blocks", "2", "--poll-secs", "0.2", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    let store = Store::open(&db).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while store.cursor().await.unwrap().is_none_or(|c| c.block_number < first + 6) {
+        assert!(std::time::Instant::now() < deadline, "the indexer made no progress");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = store.cursor().await.unwrap().unwrap().block_number;
+    println!("indexer killed at block {killed_at} (deployed at {first}, head {head})");
+    assert!(killed_at < head, "killed mid-backfill");
+    let mut child = spawn();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "the restarted indexer never became ready");
+        if let Ok(r) = reqwest::get(format!("{base}/ready")).await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let now = store.cursor().await.unwrap().unwrap().block_number;
+    check_store(m, &store, first, now).await;
+
+    // The dashboard, read by a headless browser.
+    if let Some(dom) = capacloud_tests::browser_dom(test, &format!("{base}/")) {
+        let jobs = m.job_count().await.unwrap();
+        assert_eq!(dom.matches("data-job-id=").count() as u64, jobs.min(50), "every job is listed");
+        assert!(dom.contains("data-state=\"Settled\""), "a settled job is shown");
+        assert!(dom.contains("data-state=\"Slashed\""), "the slashed job is shown");
+        let slashed_row = dom.split("<tr ").find(|r| r.contains("data-account=") && r.contains("class=\"slashed\""));
+        assert!(slashed_row.is_some(), "the slashed provider is marked in the leaderboard");
+        let points = store.prices(None).await.unwrap().len();
+        assert!(points > 0);
+        assert_eq!(dom.matches("class=\"price-point\"").count(), points, "one chart point per price-index event");
+        let offers = store.offers(None, false).await.unwrap();
+        for o in &offers {
+            assert!(dom.contains(&format!("data-offer-id=\"{}\"", o.row.offer_id)));
+        }
+        let html = reqwest::get(format!("{base}/")).await.unwrap().text().await.unwrap();
+        std::fs::write(std::env::temp_dir().join("capacloud-dashboard.html"), html).unwrap();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// `store` holds exactly the contract's events of blocks `first..=to`, and its job
+/// states, offers and stakes equal what the contract says now.
+async fn check_store(m: &Marketplace<'_>, store: &capacloud_indexer::store::Store, first: u32, to: u32) {
+    use capacloud_indexer::store::JobFilter;
+    let direct = m.chain().contract_events_in(m.address(), first, to).await.unwrap();
+    let stored = store.raw_events().await.unwrap();
+    assert_eq!(stored.len(), direct.len(), "no event lost or doubled");
+    for (s, (block, d)) in stored.iter().zip(&direct) {
+        assert_eq!((s.block_number, &s.topics, &s.data), (*block, &d.topics, &d.data));
+    }
+    assert_eq!(stored.iter().filter(|e| e.decode().is_none()).count(), 0);
+    let jobs = store.jobs(&JobFilter { limit: 500, ..Default::default() }).await.unwrap();
+    assert_eq!(jobs.len() as u64, m.job_count().await.unwrap());
+    for j in &jobs {
+        let core = m.job_core(j.row.job_id).await.unwrap().unwrap();
+        assert_eq!(j.row.state, Some(core.state), "job {}", j.row.job_id);
+        assert_eq!(j.row.escrow.max(core.escrow), j.row.escrow, "job {}: the created escrow bounds what is left", j.row.job_id);
+    }
+    let offers = store.offers(None, true).await.unwrap();
+    assert!(!offers.is_empty());
+    for o in &offers {
+        let on = m.offer(o.row.offer_id).await.unwrap().unwrap();
+        assert_eq!((o.row.provider, o.row.gpu_class, o.row.active, o.row.price_per_unit), (on.provider, on.gpu_class, on.active, on.input.price_per_unit));
+    }
+    for a in store.accounts().await.unwrap() {
+        if let Some(p) = m.provider(a.account).await.unwrap() {
+            assert_eq!(a.stake, p.stake, "stake of {:?}", a.account);
+        }
     }
 }

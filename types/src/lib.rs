@@ -232,7 +232,7 @@ pub struct OfferInput {
 
 /// The descriptive part of an offer, carried SCALE-encoded in [`OfferInput::info`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OfferInfo {
     pub gpu_vendor: alloc::string::String,
     pub gpu_model: alloc::string::String,

@@ -18,7 +18,7 @@ use scale_info::TypeInfo;
 /// Where a job is. Every non-terminal state has a deadline (`phase_deadline`), after which
 /// anyone may call `cleanup`; every job ends in a terminal state in bounded blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, TypeInfo)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub enum JobState {
     /// Taking bids until the deadline (an auction).

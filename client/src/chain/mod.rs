@@ -176,19 +176,8 @@ impl Chain {
     /// drops (retrying with backoff for about two minutes); a call in flight during the
     /// drop fails and can be retried.
     pub async fn connect(url: &str, signer: Keypair) -> Result<Self, ChainError> {
-        use subxt::backend::rpc::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as Reconnecting};
-        // Fail fast when nothing listens (the reconnecting client would keep retrying).
-        RpcClient::from_insecure_url(url).await.map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
-        let reconnecting = Reconnecting::builder()
-            .retry_policy(ExponentialBackoff::from_millis(100).max_delay(std::time::Duration::from_secs(2)).take(60))
-            .build(url)
-            .await
-            .map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
-        let rpc_client = RpcClient::new(reconnecting);
-        let client = OnlineClient::<Config>::from_rpc_client(rpc_client.clone())
-            .await
-            .map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
-        Ok(Self { client, rpc: LegacyRpcMethods::new(rpc_client), signer, next_nonce: tokio::sync::Mutex::new(None) })
+        let Reader { client, rpc } = Reader::connect(url).await?;
+        Ok(Self { client, rpc, signer, next_nonce: tokio::sync::Mutex::new(None) })
     }
 
     /// The subxt client, for reading blocks and storage.
@@ -524,6 +513,131 @@ impl Chain {
             }
         }
         Ok(out)
+    }
+}
+
+/// A read-only connection (no signing key): what indexers and followers use.
+#[derive(Clone)]
+pub struct Reader {
+    client: OnlineClient<Config>,
+    rpc: LegacyRpcMethods<Config>,
+}
+
+/// A contract event with its place in its block.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BlockEvent {
+    /// The extrinsic that emitted it (`None`: emitted outside one, e.g. at initialization).
+    pub extrinsic_index: Option<u32>,
+    pub event: ContractEvent,
+}
+
+impl Reader {
+    /// Connects to the node at `url` (ws://); fails at once when nothing listens, then
+    /// reconnects by itself when the connection drops (about two minutes of retries).
+    ///
+    /// # Errors
+    /// [`ChainError::Connect`].
+    pub async fn connect(url: &str) -> Result<Self, ChainError> {
+        use subxt::backend::rpc::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as Reconnecting};
+        // Fail fast when nothing listens (the reconnecting client would keep retrying).
+        RpcClient::from_insecure_url(url).await.map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
+        let reconnecting = Reconnecting::builder()
+            .retry_policy(ExponentialBackoff::from_millis(100).max_delay(std::time::Duration::from_secs(2)).take(60))
+            .build(url)
+            .await
+            .map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
+        let rpc_client = RpcClient::new(reconnecting);
+        let client = OnlineClient::<Config>::from_rpc_client(rpc_client.clone())
+            .await
+            .map_err(|e| ChainError::Connect { url: url.into(), reason: e.to_string() })?;
+        Ok(Self { client, rpc: LegacyRpcMethods::new(rpc_client) })
+    }
+
+    /// The subxt client.
+    pub fn client(&self) -> &OnlineClient<Config> {
+        &self.client
+    }
+
+    /// The chain's genesis hash (which chain this is).
+    pub fn genesis_hash(&self) -> H256 {
+        self.client.genesis_hash()
+    }
+
+    /// The latest finalized block: number and hash.
+    ///
+    /// # Errors
+    /// RPC failures.
+    pub async fn finalized_head(&self) -> Result<(u32, H256), ChainError> {
+        let hash = self.rpc.chain_get_finalized_head().await?;
+        let header = self
+            .rpc
+            .chain_get_header(Some(hash))
+            .await?
+            .ok_or_else(|| ChainError::Unexpected("finalized head has no header".into()))?;
+        Ok((header.number, hash))
+    }
+
+    /// The hash of canonical block `n` (`None`: no such block yet).
+    ///
+    /// # Errors
+    /// RPC failures.
+    pub async fn block_hash(&self, n: u32) -> Result<Option<H256>, ChainError> {
+        Ok(self.rpc.chain_get_block_hash(Some(n.into())).await?)
+    }
+
+    /// `contract`'s events in block `hash`, in order, each with its extrinsic. Undecodable
+    /// events are included raw.
+    ///
+    /// # Errors
+    /// RPC failures; a `ContractEmitted` event that does not decode as one.
+    pub async fn contract_events_of(&self, contract: H160, hash: H256) -> Result<Vec<BlockEvent>, ChainError> {
+        let events = self.client.events().at(hash).await?;
+        let mut out = Vec::new();
+        for ev in events.iter() {
+            let ev = ev?;
+            let Some(emitted) = ev.as_event::<revive::ContractEmitted>()? else { continue };
+            if emitted.contract != contract {
+                continue;
+            }
+            let extrinsic_index = match ev.phase() {
+                subxt::events::Phase::ApplyExtrinsic(i) => Some(i),
+                _ => None,
+            };
+            out.push(BlockEvent { extrinsic_index, event: ContractEvent::from_emitted(emitted) });
+        }
+        Ok(out)
+    }
+
+    /// Whether `contract` exists at block `hash` (it has a balance record there).
+    async fn contract_exists_at(&self, contract: H160, hash: H256) -> Result<bool, ChainError> {
+        let q = subxt::dynamic::storage(revive::PALLET, "AccountInfoOf", vec![Value::from_bytes(contract.0)]);
+        Ok(self.client.storage().at(hash).fetch(&q).await?.is_some())
+    }
+
+    /// The block that deployed `contract`, found by bisection over blocks `0..=to` (the
+    /// node must keep their state: an archive node). `None`: it does not exist at `to`.
+    ///
+    /// # Errors
+    /// RPC failures (e.g. state pruned).
+    pub async fn deployment_block(&self, contract: H160, to: u32) -> Result<Option<u32>, ChainError> {
+        let at = |n: u32| async move {
+            let hash = self.block_hash(n).await?.ok_or_else(|| ChainError::Unexpected(format!("no block #{n}")))?;
+            self.contract_exists_at(contract, hash).await
+        };
+        if !at(to).await? {
+            return Ok(None);
+        }
+        // Invariant: absent before `lo`, present at `hi`.
+        let (mut lo, mut hi) = (0u32, to);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid).await? {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(Some(hi))
     }
 }
 
