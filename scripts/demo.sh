@@ -4,8 +4,9 @@
 # server and three provider workers (Bob, Charlie, and Eve who cheats), and as renter Dave
 # submits a Mandelbrot image as 4 strips (direct hire, every strip checked, one PNG out), an auctioned matmul job
 # (Eve underbids everyone, gets checked, is slashed) and a batch of 16 SHA-256 tasks
-# (Charlie, a sample of them re-executed). Ends with the market's summary and stops
-# everything it started, also on Ctrl-C.
+# (Charlie, a sample of them re-executed). The market indexer follows it all and serves its
+# dashboard. Ends with the market's summary and stops everything it started, also on Ctrl-C;
+# with KEEP=1 it keeps the market and the dashboard running until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CAPACLOUD_HOME=${CAPACLOUD_HOME:-$HOME/.capacloud}
@@ -22,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cargo build --quiet --bin capacloud --bin capacloud-worker
+cargo build --quiet --bin capacloud --bin capacloud-worker --bin capacloud-indexer
 cli="$target/debug/capacloud"
 worker="$target/debug/capacloud-worker"
 code="${CAPACLOUD_CONTRACT_DIR:-$target/ink}/marketplace.polkavm"
@@ -49,6 +50,12 @@ echo "== deploying the marketplace as //Alice"
 export CAPACLOUD_CONTRACT=$("$cli" --suri //Alice --json deploy --code "$code" --epoch-blocks $EPOCH --params-delay 0 \
   --accept-window 6 --bid-window 6 --reveal-window 6 | json 'd["deployment"]["address"]')
 echo "   contract $CAPACLOUD_CONTRACT"
+
+indexer_url="http://127.0.0.1:$((port_base + 9))"
+echo "== the market indexer (SQLite in $work) with its API and dashboard on $indexer_url/"
+"$target/debug/capacloud-indexer" --database-url "sqlite://$work/indexer.sqlite" run --contract "$CAPACLOUD_CONTRACT" \
+  --listen "127.0.0.1:$((port_base + 9))" >"$work/indexer.out" 2>"$work/indexer.log" & pids+=($!)
+for _ in $(seq 1 240); do curl -sf "$indexer_url/health" >/dev/null && break; sleep 0.5; done
 
 echo "== Dave's blob server (specs and inputs) on :$port_base"
 "$cli" blobs serve --dir "$work/dave-blobs" --listen "127.0.0.1:$port_base" 2>"$work/dave-blobs.log" & pids+=($!)
@@ -102,3 +109,12 @@ sleep 3 # Charlie's worker withdraws on its next pass after his last payout
 printf "   %-8s withdrew %s WND by himself (his /metrics: capacloud_worker_withdrawn_wnd_total)\n" Charlie \
   "$(curl -sf "http://127.0.0.1:$((port_base + 2))/metrics" | awk '/^capacloud_worker_withdrawn_wnd_total/ {printf "%.6f", $2}')"
 echo "   Mandelbrot image: $(pwd)/mandelbrot.png"
+echo "== the indexer's view (it followed every block): $indexer_url/api/stats"
+for _ in $(seq 1 60); do curl -sf "$indexer_url/ready" >/dev/null && break; sleep 0.5; done
+curl -sf "$indexer_url/api/stats" | python3 -m json.tool
+"$cli" --indexer "$indexer_url" offers
+echo "   dashboard: $indexer_url/"
+if [ "${KEEP:-}" = 1 ]; then
+  echo "== KEEP=1: the chain, providers and indexer keep running; open $indexer_url/ (Ctrl-C stops everything)"
+  wait
+fi

@@ -8,10 +8,12 @@
 //! - [`keys`] loads signing keys (URIs, phrases, polkadot.js exports) and makes new ones.
 //! - [`renter`] builds, checks, submits and follows jobs.
 //! - [`summary`] folds a market's events into per-job and per-provider rows.
+//! - [`indexed`] reads the same rows from a `capacloud-indexer`'s API.
 
 pub mod blob;
 pub mod chain;
 pub mod contract;
+pub mod indexed;
 pub mod keys;
 pub mod renter;
 pub mod summary;

@@ -30,6 +30,10 @@ struct Cli {
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Read `offers`, `job list` and `summary` from this indexer's API
+    /// (`capacloud-indexer`, e.g. http://127.0.0.1:8090) instead of the chain.
+    #[arg(long, env = "CAPACLOUD_INDEXER", global = true)]
+    indexer: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -278,7 +282,8 @@ fn parse_binding_len(s: &str) -> Result<(u32, u64), String> {
 struct OfferRow {
     offer_id: u64,
     provider: H160,
-    reputation_score: u32,
+    /// `None`: not known (read from an indexer with no record of the provider).
+    reputation_score: Option<u32>,
     gpu_class: u8,
     price_per_unit: u128,
     benchmark_score: u32,
@@ -305,6 +310,23 @@ struct JobView {
 }
 
 impl JobView {
+    /// A job as an indexer's events describe it.
+    fn of_row(j: &capacloud_client::summary::JobRow) -> Self {
+        Self {
+            job_id: j.job_id,
+            state: j.state.unwrap_or(JobState::Open),
+            renter: j.renter,
+            provider: j.provider,
+            price_per_unit: j.price_per_unit.unwrap_or(0),
+            tasks: j.tasks,
+            work_units: j.work_units(),
+            sampled: j.sampled.unwrap_or(0),
+            unverified: j.state == Some(JobState::Unverified),
+            batch_root: j.batch_root.map(hex::encode),
+            verifiers: j.verifiers.iter().map(|(_, v)| *v).collect(),
+        }
+    }
+
     fn of(job_id: u64, j: &Job) -> Self {
         Self {
             job_id,
@@ -396,7 +418,7 @@ impl Output {
                         "{:>5}  {:<42}  {:>6}  {:<28}  {:>8}  {:>5}  {:>22}",
                         o.offer_id,
                         format!("{:?}", o.provider),
-                        o.reputation_score,
+                        o.reputation_score.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
                         gpu,
                         o.benchmark_score,
                         o.gpu_class,
@@ -591,9 +613,59 @@ async fn run_offline(cmd: &Cmd, suri: Option<&str>, key_file: Option<&std::path:
     }))
 }
 
+fn sort_offers(offers: &mut [OfferRow], sort: OfferSort) {
+    match sort {
+        OfferSort::Price => offers.sort_by_key(|o| o.price_per_unit),
+        OfferSort::PricePerScore => offers.sort_by_key(|o| o.price_per_unit / u128::from(o.benchmark_score.max(1))),
+    }
+}
+
+/// `offers`, `job list` and `summary` answered by an indexer (`None`: another command).
+async fn run_indexed(url: &str, cmd: &Cmd) -> Result<Option<Output>> {
+    use capacloud_client::indexed::{Indexed, IndexedError};
+    let ix = Indexed::new(url).map_err(|e| bad(e.to_string()))?;
+    let failed = |e: IndexedError| anyhow::Error::new(e);
+    Ok(Some(match cmd {
+        Cmd::Offers { sort, .. } => {
+            let reputation: std::collections::BTreeMap<H160, u32> =
+                ix.accounts().await.map_err(failed)?.into_iter().map(|a| (a.account, a.reputation.score())).collect();
+            let mut offers: Vec<OfferRow> = ix
+                .offers()
+                .await
+                .map_err(failed)?
+                .into_iter()
+                .map(|o| OfferRow {
+                    offer_id: o.offer_id,
+                    provider: o.provider,
+                    reputation_score: reputation.get(&o.provider).copied(),
+                    gpu_class: o.gpu_class,
+                    price_per_unit: o.price_per_unit,
+                    benchmark_score: o.benchmark_score,
+                    vram_mib: o.vram_mib,
+                    max_units: o.max_units,
+                    info: o.info,
+                })
+                .collect();
+            sort_offers(&mut offers, *sort);
+            Output::Offers { offers }
+        }
+        Cmd::Job { cmd: JobCmd::List, .. } => {
+            let jobs = ix.jobs().await.map_err(failed)?.iter().map(JobView::of_row).collect();
+            Output::Jobs { jobs }
+        }
+        Cmd::Summary { .. } => Output::Summary { summary: ix.summary().await.map_err(failed)? },
+        _ => return Ok(None),
+    }))
+}
+
 async fn run(cli: Cli) -> Result<Output> {
     if let Some(out) = run_offline(&cli.cmd, cli.suri.as_deref(), cli.key_file.as_deref()).await? {
         return Ok(out);
+    }
+    if let Some(url) = &cli.indexer {
+        if let Some(out) = run_indexed(url, &cli.cmd).await? {
+            return Ok(out);
+        }
     }
     // Reads sign nothing, but pallet-revive dry-runs need a mapped origin: without a key they
     // run as the dev account //Alice (mapped on dev chains; elsewhere give your own key).
@@ -682,7 +754,7 @@ async fn run(cli: Cli) -> Result<Output> {
                 if !o.active {
                     continue;
                 }
-                let reputation_score = m.provider(o.provider).await.map_err(classify)?.map_or(0, |p| p.reputation.score());
+                let reputation_score = Some(m.provider(o.provider).await.map_err(classify)?.map_or(0, |p| p.reputation.score()));
                 offers.push(OfferRow {
                     offer_id: id,
                     provider: o.provider,
@@ -695,10 +767,7 @@ async fn run(cli: Cli) -> Result<Output> {
                     info: o.info(),
                 });
             }
-            match sort {
-                OfferSort::Price => offers.sort_by_key(|o| o.price_per_unit),
-                OfferSort::PricePerScore => offers.sort_by_key(|o| o.price_per_unit / u128::from(o.benchmark_score.max(1))),
-            }
+            sort_offers(&mut offers, sort);
             Ok(Output::Offers { offers })
         }
         Cmd::Summary { from_block, .. } => {

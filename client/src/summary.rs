@@ -9,7 +9,7 @@
 use crate::chain::{ChainError, ContractEvent};
 use crate::marketplace::{
     AccountEvent, AccountEventKind, Amount, Event, JobEvent, JobEventKind, JobState, MarketEvent, MarketEventKind,
-    OfferInfo, RefundReason, VerifierEvent, VerifierEventKind,
+    OfferInfo, RefundReason, Reputation, SlashReason, VerifierEvent, VerifierEventKind,
 };
 use codec::Decode;
 use crate::Marketplace;
@@ -86,6 +86,13 @@ pub struct AccountRow {
     pub jobs_settled: u32,
     pub withdrawn: Amount,
     pub offers: Vec<u64>,
+    /// Registered as a provider (it staked).
+    pub registered: bool,
+    /// What it can withdraw: every credit the events show (payouts, fees, refunds, unbonded
+    /// stake, a claimed treasury) less its withdrawals.
+    pub withdrawable: Amount,
+    /// The contract's reputation record, replayed from the events by the contract's rules.
+    pub reputation: Reputation,
 }
 
 /// An offer as its events describe it.
@@ -124,6 +131,8 @@ pub struct Fold {
     pub offers: BTreeMap<u64, OfferRow>,
     pub prices: Vec<PricePoint>,
     pub treasury_claimed: Amount,
+    /// Events folded, decodable or not.
+    pub events: u64,
     /// Events that did not decode (kept out of the rows, counted here).
     pub undecodable: usize,
 }
@@ -135,6 +144,7 @@ impl Fold {
 
     /// Folds one event (events must come in chain order).
     pub fn apply(&mut self, at: At, event: Option<&Event>) {
+        self.events += 1;
         match event {
             None => self.undecodable += 1,
             Some(Event::Job(e)) => self.job(at, e),
@@ -149,6 +159,11 @@ impl Fold {
         let name = kind_name(&e.kind);
         let mut paid_provider = None;
         let mut slashed = None;
+        // (provider, checked, value) of a payout; (provider, reason, value) of a slash.
+        let mut completed: Option<(H160, bool, Amount)> = None;
+        // Credits to withdrawable balances (the contract's `credit` and `pay_from_escrow`).
+        let mut credits: Vec<(H160, Amount)> = Vec::new();
+        let mut failed: Option<(H160, SlashReason, Amount)> = None;
         {
             let row = self.jobs.entry(e.job_id).or_insert_with(|| JobRow { job_id: e.job_id, ..Default::default() });
             row.renter = e.renter;
@@ -205,6 +220,8 @@ impl Fold {
                     row.state = Some(JobState::Settled);
                     row.ended = Some(at);
                     paid_provider = Some((e.provider, *provider_payout));
+                    completed = Some((e.provider, row.sampled.unwrap_or(0) > 0, provider_payout + protocol_fee));
+                    credits.extend([(e.provider, *provider_payout), (e.renter, *renter_refund)]);
                 }
                 K::Unverified { paid, provider_payout, protocol_fee, renter_refund } => {
                     row.provider_payout += provider_payout;
@@ -214,14 +231,19 @@ impl Fold {
                     row.ended = Some(at);
                     if *paid {
                         paid_provider = Some((e.provider, *provider_payout));
+                        completed = Some((e.provider, false, provider_payout + protocol_fee));
+                        credits.push((e.provider, *provider_payout));
                     }
+                    credits.push((e.renter, *renter_refund));
                 }
-                K::Unavailable { renter_refund, .. } => {
+                K::Unavailable { fee, renter_refund } => {
+                    credits.extend([(e.provider, *fee), (e.renter, *renter_refund)]);
                     row.renter_refund += renter_refund;
                     row.state = Some(JobState::Unavailable);
                     row.ended = Some(at);
                 }
                 K::Refunded { amount, reason } => {
+                    credits.push((e.renter, *amount));
                     row.renter_refund += amount;
                     row.state = Some(if *reason == RefundReason::ProviderSlashed { JobState::Slashed } else { JobState::Refunded });
                     row.ended = Some(at);
@@ -229,6 +251,8 @@ impl Fold {
                 K::ProviderSlashed { amount, reason, .. } => {
                     row.slashes.push((e.provider, *amount, format!("{reason:?}")));
                     slashed = Some((e.provider, *amount));
+                    let value = row.price_per_unit.unwrap_or(0).saturating_mul(Amount::from(row.work_units()));
+                    failed = Some((e.provider, *reason, value));
                 }
             }
         }
@@ -242,6 +266,32 @@ impl Fold {
             a.slashed += amount;
             a.slashes += 1;
             a.stake = a.stake.saturating_sub(amount);
+        }
+        for (account, amount) in credits.into_iter().filter(|(_, a)| *a > 0) {
+            let a = self.account(account);
+            a.withdrawable = a.withdrawable.saturating_add(amount);
+        }
+        // The contract's reputation rules (`settle`, `provider_fault`, the commit timeout).
+        if let Some((p, checked, value)) = completed {
+            let r = &mut self.account(p).reputation;
+            r.jobs_completed += 1;
+            r.checks_passed += u32::from(checked);
+            r.value_settled = r.value_settled.saturating_add(value);
+        }
+        if let Some((p, reason, value)) = failed {
+            let r = &mut self.account(p).reputation;
+            match reason {
+                // Paid to the verifier who checked; not a mark on the record.
+                SlashReason::FalseUnavailability => {}
+                SlashReason::WrongResult => {
+                    r.checks_failed += 1;
+                    r.value_failed = r.value_failed.saturating_add(value.saturating_mul(5));
+                }
+                _ => {
+                    r.timeouts += 1;
+                    r.value_failed = r.value_failed.saturating_add(value.saturating_mul(2));
+                }
+            }
         }
     }
 
@@ -257,10 +307,20 @@ impl Fold {
                 a.slashed += amount;
                 a.slashes += 1;
                 a.stake = a.stake.saturating_sub(*amount);
+                if *reason == SlashReason::VerifierSilent {
+                    a.reputation.timeouts += 1;
+                } else {
+                    a.reputation.checks_failed += 1;
+                }
             }
             K::Paid { fee } => {
                 row.verifier_fees += fee;
-                self.account(e.verifier).verifier_fees += fee;
+                // An availability check's fee is no check of a result.
+                let check = row.state != Some(JobState::InputCheck);
+                let a = self.account(e.verifier);
+                a.verifier_fees += fee;
+                a.withdrawable = a.withdrawable.saturating_add(*fee);
+                a.reputation.checks_passed += u32::from(check);
             }
             _ => {}
         }
@@ -296,11 +356,20 @@ impl Fold {
             K::Staked { stake, slot, .. } => {
                 a.stake = *stake;
                 a.slot = *slot;
+                a.registered = true;
             }
             K::UnstakeRequested { amount, .. } => a.stake = a.stake.saturating_sub(*amount),
-            K::Unstaked { slot_released: true, .. } => a.slot = 0,
+            K::Unstaked { amount, slot_released } => {
+                a.withdrawable = a.withdrawable.saturating_add(*amount);
+                if *slot_released {
+                    a.slot = 0;
+                }
+            }
             K::OfferListed { offer_id, updated: false, .. } => a.offers.push(*offer_id),
-            K::Withdrawn { amount } => a.withdrawn += amount,
+            K::Withdrawn { amount } => {
+                a.withdrawn += amount;
+                a.withdrawable = a.withdrawable.saturating_sub(*amount);
+            }
             _ => {}
         }
     }
@@ -310,7 +379,11 @@ impl Fold {
             MarketEventKind::PriceIndexUpdated { gpu_class, price, value, index } => {
                 self.prices.push(PricePoint { at, gpu_class: *gpu_class, price: *price, value: *value, index: *index })
             }
-            MarketEventKind::TreasuryClaimed { amount, .. } => self.treasury_claimed += amount,
+            MarketEventKind::TreasuryClaimed { admin, amount } => {
+                self.treasury_claimed += amount;
+                let a = self.account(*admin);
+                a.withdrawable = a.withdrawable.saturating_add(*amount);
+            }
             _ => {}
         }
     }

@@ -48,6 +48,37 @@ pub struct AppState {
     pub contract: H160,
 }
 
+// Response bodies. Typed, not `json!`: amounts are u128 and can exceed what a
+// `serde_json::Value` holds (u64); serialized straight to text they stay exact integers.
+
+#[derive(serde::Serialize)]
+struct OffersPage {
+    offers: Vec<crate::store::Sourced<capacloud_client::summary::OfferRow>>,
+}
+#[derive(serde::Serialize)]
+struct JobsPage {
+    jobs: Vec<crate::store::Sourced<capacloud_client::summary::JobRow>>,
+    next: Option<String>,
+}
+#[derive(serde::Serialize)]
+struct ProvidersPage {
+    providers: Vec<capacloud_client::summary::AccountRow>,
+}
+#[derive(serde::Serialize)]
+struct PointsPage {
+    points: Vec<crate::store::Sourced<capacloud_client::summary::PricePoint>>,
+}
+#[derive(serde::Serialize)]
+struct RollupsPage {
+    bucket_blocks: u32,
+    rollups: Vec<Rollup>,
+}
+#[derive(serde::Serialize)]
+struct EventPage {
+    event: crate::store::RawEvent,
+    decoded: Option<capacloud_client::marketplace::Event>,
+}
+
 /// An API error: a status and a message, as `{"error": "…"}`.
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
@@ -77,9 +108,9 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// The router over `state`.
+/// The router over `state`, behind the request limits every CapaCloud service has.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/", get(crate::dashboard::page))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
@@ -93,7 +124,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/providers", get(providers))
         .route("/api/prices", get(prices))
         .route("/api/events/{block}/{index}", get(event))
-        .with_state(state)
+        .with_state(state);
+    capacloud_client::blob::server::guarded(app)
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves.
@@ -182,7 +214,7 @@ async fn offers(State(s): State<AppState>, q: Result<Query<OffersQuery>, QueryRe
         }),
         Some(other) => return Err(ApiError::bad(format!("sort must be id, price or price_per_score, not {other:?}"))),
     }
-    Ok(Json(serde_json::json!({ "offers": rows })).into_response())
+    Ok(Json(OffersPage { offers: rows }).into_response())
 }
 
 /// `/api/jobs` parameters.
@@ -232,7 +264,7 @@ async fn jobs(State(s): State<AppState>, q: Result<Query<JobsQuery>, QueryReject
     let filter = job_filter(&q)?;
     let rows = s.store.jobs(&filter).await?;
     let next = (rows.len() == filter.limit as usize).then(|| rows.last().map(|r| format!("{}:{}", r.source.block, r.source.event_index))).flatten();
-    Ok(Json(serde_json::json!({ "jobs": rows, "next": next })).into_response())
+    Ok(Json(JobsPage { jobs: rows, next }).into_response())
 }
 
 async fn job(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -244,9 +276,9 @@ async fn job(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respon
 }
 
 async fn providers(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let mut rows = s.store.accounts().await?;
+    let mut rows: Vec<_> = s.store.providers().await?;
     rows.sort_by(|a, b| b.provider_payouts.cmp(&a.provider_payouts).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
-    Ok(Json(serde_json::json!({ "providers": rows })).into_response())
+    Ok(Json(ProvidersPage { providers: rows }).into_response())
 }
 
 /// `/api/prices` parameters.
@@ -254,11 +286,62 @@ async fn providers(State(s): State<AppState>) -> Result<Response, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct PricesQuery {
     pub gpu_class: Option<u8>,
+    /// Roll the points up into buckets of this many blocks (600 ≈ an hour and 14,400 ≈ a
+    /// day at 6 s blocks; block numbers, because this chain's timestamps are not reliable).
+    pub bucket_blocks: Option<u32>,
+}
+
+/// One bucket of price-index points of one GPU class.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Rollup {
+    pub gpu_class: u8,
+    /// First block of the bucket.
+    pub from_block: u32,
+    pub points: u32,
+    /// The index at the bucket's first and last point, and its extremes.
+    pub open: u128,
+    pub close: u128,
+    pub low: u128,
+    pub high: u128,
+    /// Value of the jobs settled in the bucket.
+    pub value: u128,
+}
+
+/// Rolls `points` (oldest first) up into buckets of `bucket` blocks per GPU class.
+pub fn rollup(points: &[capacloud_client::summary::PricePoint], bucket: u32) -> Vec<Rollup> {
+    let mut out: std::collections::BTreeMap<(u8, u32), Rollup> = std::collections::BTreeMap::new();
+    for p in points {
+        let from_block = p.at.block - p.at.block % bucket;
+        let r = out.entry((p.gpu_class, from_block)).or_insert(Rollup {
+            gpu_class: p.gpu_class,
+            from_block,
+            points: 0,
+            open: p.index,
+            close: p.index,
+            low: p.index,
+            high: p.index,
+            value: 0,
+        });
+        r.points += 1;
+        r.close = p.index;
+        r.low = r.low.min(p.index);
+        r.high = r.high.max(p.index);
+        r.value = r.value.saturating_add(p.value);
+    }
+    out.into_values().collect()
 }
 
 async fn prices(State(s): State<AppState>, q: Result<Query<PricesQuery>, QueryRejection>) -> Result<Response, ApiError> {
     let Query(q) = q?;
-    Ok(Json(serde_json::json!({ "points": s.store.prices(q.gpu_class).await? })).into_response())
+    let points = s.store.prices(q.gpu_class).await?;
+    match q.bucket_blocks {
+        None => Ok(Json(PointsPage { points }).into_response()),
+        Some(0) => Err(ApiError::bad("bucket_blocks must be at least 1")),
+        Some(b) => {
+            let rows: Vec<_> = points.into_iter().map(|p| p.row).collect();
+            Ok(Json(RollupsPage { bucket_blocks: b, rollups: rollup(&rows, b) }).into_response())
+        }
+    }
 }
 
 async fn event(State(s): State<AppState>, Path((block, index)): Path<(String, String)>) -> Result<Response, ApiError> {
@@ -268,7 +351,7 @@ async fn event(State(s): State<AppState>, Path((block, index)): Path<(String, St
     match s.store.event(At { block, index }).await? {
         Some(e) => {
             let decoded = e.decode();
-            Ok(Json(serde_json::json!({ "event": e, "decoded": decoded })).into_response())
+            Ok(Json(EventPage { event: e, decoded }).into_response())
         }
         None => Err(ApiError(StatusCode::NOT_FOUND, format!("no contract event {block}:{index}"))),
     }
@@ -276,3 +359,31 @@ async fn event(State(s): State<AppState>, Path((block, index)): Path<(String, St
 
 /// The API's OpenAPI 3.1 document.
 pub const OPENAPI: &str = include_str!("openapi.json");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capacloud_client::summary::PricePoint;
+
+    #[test]
+    fn rollups_bucket_by_block_and_class() {
+        let p = |block, gpu_class, index| PricePoint { at: At { block, index: 0 }, gpu_class, price: index, value: 10, index };
+        let r = rollup(&[p(5, 1, 100), p(590, 1, 80), p(599, 1, 90), p(600, 1, 120), p(10, 2, 7)], 600);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0], Rollup { gpu_class: 1, from_block: 0, points: 3, open: 100, close: 90, low: 80, high: 100, value: 30 });
+        assert_eq!((r[1].from_block, r[1].points, r[1].open), (600, 1, 120));
+        assert_eq!((r[2].gpu_class, r[2].close), (2, 7));
+    }
+
+    #[test]
+    fn job_parameters_are_checked() {
+        let q = |state: Option<&str>, after: Option<&str>, limit| JobsQuery { state: state.map(Into::into), after: after.map(Into::into), limit, ..Default::default() };
+        assert!(job_filter(&q(Some("Settled"), Some("12:3"), Some(10))).is_ok());
+        assert_eq!(job_filter(&q(None, Some("12:3"), None)).unwrap().after, Some(At { block: 12, index: 3 }));
+        assert!(job_filter(&q(Some("settled"), None, None)).is_err(), "state names are exact");
+        assert!(job_filter(&q(None, Some("12"), None)).is_err());
+        assert!(job_filter(&q(None, Some("a:b"), None)).is_err());
+        assert!(job_filter(&q(None, None, Some(0))).is_err());
+        assert!(job_filter(&q(None, None, Some(MAX_LIMIT + 1))).is_err());
+    }
+}

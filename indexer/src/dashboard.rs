@@ -4,7 +4,7 @@
 //! an inline SVG chart. Every figure links to the raw event it came from. Everything the
 //! chain's users wrote (offer descriptions) is HTML-escaped.
 
-use crate::api::{ApiError, AppState, MAX_LIMIT};
+use crate::api::{ApiError, AppState};
 use crate::store::{JobFilter, Sourced, Source, Stats};
 use axum::extract::State;
 use axum::response::Html;
@@ -19,12 +19,12 @@ pub const PAGE_JOBS: usize = 50;
 pub async fn page(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
     let stats = s.store.stats().await?;
     let offers = s.store.offers(None, false).await?;
-    let jobs = s.store.jobs(&JobFilter { limit: MAX_LIMIT, newest_first: true, ..Default::default() }).await?;
-    let mut providers = s.store.accounts().await?;
+    let jobs = s.store.jobs(&JobFilter { limit: PAGE_JOBS as u32, newest_first: true, ..Default::default() }).await?;
+    let mut providers: Vec<_> = s.store.providers().await?;
     providers.sort_by(|a, b| b.provider_payouts.cmp(&a.provider_payouts).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
     let prices = s.store.prices(None).await?;
     let status = (s.progress.indexed_block.get(), s.progress.head_block.get());
-    Ok(Html(render(status, &stats, &offers, &jobs[..jobs.len().min(PAGE_JOBS)], &providers, &prices)))
+    Ok(Html(render(status, &stats, &offers, &jobs, &providers, &prices)))
 }
 
 /// HTML-escapes `s` for text and attribute values.

@@ -16,6 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use subxt::utils::{H160, H256};
 
+/// Longest wait for the node on one step (the head, or one batch's blocks and events);
+/// past it the connection counts as stalled and ingestion restarts from the database.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn within<T>(f: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::time::timeout(STALL_TIMEOUT, f).await.map_err(|_| Error::Stalled(STALL_TIMEOUT.as_secs()))?
+}
+
 /// How to ingest.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -131,7 +139,7 @@ impl Indexer {
     /// # Errors
     /// Chain and database errors.
     pub async fn sync_to(&mut self, target: u32) -> Result<u32, Error> {
-        let (head, _) = self.reader.finalized_head().await?;
+        let (head, _) = within(async { Ok(self.reader.finalized_head().await?) }).await?;
         self.progress.head_block.set(i64::from(head));
         let target = target.min(head);
         let bar = if self.opts.progress_bar && target >= self.next && target - self.next > self.opts.batch_blocks {
@@ -145,7 +153,8 @@ impl Indexer {
         );
         while self.next <= target {
             let end = (self.next + self.opts.batch_blocks.max(1) - 1).min(target);
-            self.batch(self.next, end).await?;
+            let raw = within(fetch(&self.reader, self.opts.contract, self.next, end)).await?;
+            self.commit(raw, end).await?;
             bar.inc(u64::from(end - self.next + 1));
             self.next = end + 1;
         }
@@ -153,41 +162,15 @@ impl Indexer {
         Ok(self.next.saturating_sub(1))
     }
 
-    async fn batch(&mut self, from: u32, to: u32) -> Result<(), Error> {
-        let (reader, contract) = (&self.reader, self.opts.contract);
-        let blocks: Vec<Result<(u32, H256, Vec<_>), Error>> = futures::stream::iter(from..=to)
-            .map(|n| async move {
-                let hash = reader.block_hash(n).await?.ok_or_else(|| Error::Corrupt(format!("the node has no block #{n}")))?;
-                let events = reader.contract_events_of(contract, hash).await?;
-                Ok((n, hash, events))
-            })
-            .buffered(8)
-            .collect()
-            .await;
-        let mut raw = Vec::new();
-        let mut last_hash = H256::zero();
-        for b in blocks {
-            let (n, hash, events) = b?;
-            last_hash = hash;
-            for (i, e) in events.into_iter().enumerate() {
-                raw.push(RawEvent {
-                    block_number: n,
-                    event_index: i as u32,
-                    block_hash: hash,
-                    extrinsic_index: e.extrinsic_index,
-                    topics: e.event.topics,
-                    data: e.event.data,
-                });
-            }
-        }
+    async fn commit(&mut self, (raw, last_hash): (Vec<RawEvent>, H256), to: u32) -> Result<(), Error> {
         let (touched, undecodable) = apply_batch(&mut self.fold, &raw);
-        let cursor = Cursor { genesis_hash: self.genesis, contract, first_block: self.first_block, block_number: to, block_hash: last_hash };
+        let cursor = Cursor { genesis_hash: self.genesis, contract: self.opts.contract, first_block: self.first_block, block_number: to, block_hash: last_hash };
         self.store.commit_batch(&raw, &self.fold, &touched, &cursor).await?;
         self.progress.indexed_block.set(i64::from(to));
         self.progress.events.inc_by(raw.len() as u64);
         self.progress.undecodable_events.inc_by(undecodable);
         self.progress.batches.inc();
-        tracing::debug!(from, to, events = raw.len(), "batch committed");
+        tracing::debug!(to, events = raw.len(), "batch committed");
         Ok(())
     }
 
@@ -209,6 +192,37 @@ impl Indexer {
             }
         }
     }
+}
+
+/// `contract`'s events in blocks `from..=to` (8 blocks fetched at once) and the hash of
+/// block `to`.
+async fn fetch(reader: &Reader, contract: H160, from: u32, to: u32) -> Result<(Vec<RawEvent>, H256), Error> {
+    let blocks: Vec<Result<(u32, H256, Vec<_>), Error>> = futures::stream::iter(from..=to)
+        .map(|n| async move {
+            let hash = reader.block_hash(n).await?.ok_or_else(|| Error::Corrupt(format!("the node has no block #{n}")))?;
+            let events = reader.contract_events_of(contract, hash).await?;
+            Ok((n, hash, events))
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut raw = Vec::new();
+    let mut last_hash = H256::zero();
+    for b in blocks {
+        let (n, hash, events) = b?;
+        last_hash = hash;
+        for (i, e) in events.into_iter().enumerate() {
+            raw.push(RawEvent {
+                block_number: n,
+                event_index: i as u32,
+                block_hash: hash,
+                extrinsic_index: e.extrinsic_index,
+                topics: e.event.topics,
+                data: e.event.data,
+            });
+        }
+    }
+    Ok((raw, last_hash))
 }
 
 /// Folds a batch's raw events into `fold` (in order) and returns the rows they touched

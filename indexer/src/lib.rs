@@ -36,6 +36,8 @@ pub enum Error {
     HashMismatch { number: u32, stored: H256, node: H256 },
     #[error("no contract at {0:?} on this chain (pass --from-block to index from a given block anyway)")]
     NotDeployed(H160),
+    #[error("the node did not answer within {0} s (reconnecting)")]
+    Stalled(u64),
     #[error("the database holds unreadable data: {0}")]
     Corrupt(String),
 }

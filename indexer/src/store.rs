@@ -75,6 +75,7 @@ impl Touched {
             Some(Event::Job(e)) => {
                 self.jobs.insert(e.job_id);
                 self.accounts.insert(e.provider);
+                self.accounts.insert(e.renter);
             }
             Some(Event::Verifier(e)) => {
                 self.jobs.insert(e.job_id);
@@ -86,7 +87,12 @@ impl Touched {
                     self.offers.insert(*offer_id);
                 }
             }
-            Some(Event::Market(_)) | None => {}
+            Some(Event::Market(e)) => {
+                if let capacloud_client::marketplace::MarketEventKind::TreasuryClaimed { admin, .. } = &e.kind {
+                    self.accounts.insert(*admin);
+                }
+            }
+            None => {}
         }
     }
 
@@ -133,6 +139,7 @@ pub struct Source {
 
 /// Counts over the whole market.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(serde::Deserialize)]
 pub struct Stats {
     pub events: u64,
     pub undecodable_events: u64,
@@ -309,7 +316,7 @@ impl Store {
     pub async fn rebuild(&self) -> Result<Fold, Error> {
         let fold = self.fold().await?;
         let mut tx = self.pool.begin().await?;
-        for table in ["jobs", "accounts", "offers", "prices"] {
+        for table in ["jobs", "accounts", "offers", "prices", "totals"] {
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
         }
         write_rows(&mut tx, &fold, &Touched::all(&fold)).await?;
@@ -407,12 +414,21 @@ impl Store {
         Ok(out)
     }
 
-    /// Every account the events mention as provider or verifier.
+    /// Every account the events credit or mention as provider or verifier (renters too).
     ///
     /// # Errors
     /// [`Error::Db`], [`Error::Corrupt`].
     pub async fn accounts(&self) -> Result<Vec<AccountRow>, Error> {
         let rows = sqlx::query("SELECT row_json FROM accounts ORDER BY account").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| from_json(&r.try_get::<String, _>("row_json")?)).collect()
+    }
+
+    /// The accounts that registered as providers.
+    ///
+    /// # Errors
+    /// [`Error::Db`], [`Error::Corrupt`].
+    pub async fn providers(&self) -> Result<Vec<AccountRow>, Error> {
+        let rows = sqlx::query("SELECT row_json FROM accounts WHERE registered = 1 ORDER BY account").fetch_all(&self.pool).await?;
         rows.iter().map(|r| from_json(&r.try_get::<String, _>("row_json")?)).collect()
     }
 
@@ -441,38 +457,34 @@ impl Store {
         Ok(out)
     }
 
-    /// Market-wide counts.
+    /// Market-wide counts, as of the last batch.
     ///
     /// # Errors
     /// [`Error::Db`], [`Error::Corrupt`].
     pub async fn stats(&self) -> Result<Stats, Error> {
-        let count = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.pool).await.map(|n| n as u64) };
-        let mut s = Stats {
-            events: count("SELECT COUNT(*) FROM events").await?,
-            undecodable_events: count("SELECT COUNT(*) FROM events WHERE kind IS NULL").await?,
-            jobs: count("SELECT COUNT(*) FROM jobs").await?,
-            offers_active: count("SELECT COUNT(*) FROM offers WHERE active = 1").await?,
-            ..Default::default()
-        };
-        let mut volume = 0u128;
-        for r in sqlx::query("SELECT row_json FROM jobs").fetch_all(&self.pool).await? {
-            let job: JobRow = from_json(&r.try_get::<String, _>("row_json")?)?;
-            let state = job.state.map(|s| format!("{s:?}")).unwrap_or_else(|| "Unknown".into());
-            *s.jobs_by_state.entry(state).or_default() += 1;
-            if job.state == Some(marketplace::JobState::Settled) && job.sampled.unwrap_or(0) > 0 {
-                s.jobs_checked += 1;
-            }
-            volume += job.provider_payout + job.verifier_fees;
-            s.slashes += job.slashes.len() as u64;
-        }
-        s.volume = volume.to_string();
-        for a in self.accounts().await? {
-            if a.stake > 0 {
-                s.providers_with_stake += 1;
-            }
-        }
-        Ok(s)
+        let json: Option<String> = sqlx::query_scalar("SELECT stats_json FROM totals WHERE id = 1").fetch_optional(&self.pool).await?;
+        json.map_or(Ok(Stats::default()), |j| from_json(&j))
     }
+}
+
+/// The market-wide counts of everything folded.
+pub fn stats_of(fold: &Fold) -> Stats {
+    let mut s = Stats { events: fold.events, undecodable_events: fold.undecodable as u64, jobs: fold.jobs.len() as u64, ..Default::default() };
+    let mut volume = 0u128;
+    let mut by_state: std::collections::BTreeMap<Option<marketplace::JobState>, u64> = Default::default();
+    for job in fold.jobs.values() {
+        *by_state.entry(job.state).or_default() += 1;
+        if job.state == Some(marketplace::JobState::Settled) && job.sampled.unwrap_or(0) > 0 {
+            s.jobs_checked += 1;
+        }
+        volume = volume.saturating_add(job.provider_payout).saturating_add(job.verifier_fees);
+        s.slashes += job.slashes.len() as u64;
+    }
+    s.volume = volume.to_string();
+    s.jobs_by_state = by_state.into_iter().map(|(st, n)| (st.map_or_else(|| "Unknown".into(), |st| format!("{st:?}")), n)).collect();
+    s.providers_with_stake = fold.accounts.values().filter(|a| a.registered && a.stake > 0).count() as u64;
+    s.offers_active = fold.offers.values().filter(|o| o.active).count() as u64;
+    s
 }
 
 fn raw_of(r: &AnyRow) -> Result<RawEvent, Error> {
@@ -536,11 +548,11 @@ async fn write_rows(tx: &mut sqlx::Transaction<'_, sqlx::Any>, fold: &Fold, touc
     for a in &touched.accounts {
         let Some(r) = fold.accounts.get(a) else { continue };
         sqlx::query(
-            "INSERT INTO accounts (account, stake, slashed, slashes, provider_payouts, verifier_fees, jobs_settled, row_json)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO accounts (account, stake, slashed, slashes, provider_payouts, verifier_fees, jobs_settled, row_json, registered)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (account) DO UPDATE SET stake = excluded.stake, slashed = excluded.slashed, slashes = excluded.slashes,
                provider_payouts = excluded.provider_payouts, verifier_fees = excluded.verifier_fees,
-               jobs_settled = excluded.jobs_settled, row_json = excluded.row_json",
+               jobs_settled = excluded.jobs_settled, row_json = excluded.row_json, registered = excluded.registered",
         )
         .bind(hex0x(a.as_bytes()))
         .bind(r.stake.to_string())
@@ -550,6 +562,7 @@ async fn write_rows(tx: &mut sqlx::Transaction<'_, sqlx::Any>, fold: &Fold, touc
         .bind(r.verifier_fees.to_string())
         .bind(i64::from(r.jobs_settled))
         .bind(to_json(r)?)
+        .bind(i64::from(r.registered))
         .execute(&mut **tx)
         .await?;
     }
@@ -585,5 +598,9 @@ async fn write_rows(tx: &mut sqlx::Transaction<'_, sqlx::Any>, fold: &Fold, touc
             .execute(&mut **tx)
             .await?;
     }
+    sqlx::query("INSERT INTO totals (id, stats_json) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET stats_json = excluded.stats_json")
+        .bind(to_json(&stats_of(fold))?)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

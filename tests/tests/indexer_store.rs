@@ -7,7 +7,7 @@
 
 use capacloud_client::marketplace::{
     signature, signature_topic, AccountEvent, AccountEventKind, Event, JobEvent, JobEventKind, JobInput, MarketEvent, MarketEventKind,
-    OfferInfo, OfferInput, RefundReason, SlashReason,
+    OfferInfo, OfferInput, RefundReason, SlashReason, UNITS_PER_WND,
 };
 use capacloud_client::summary::Fold;
 use capacloud_indexer::api::{self, AppState};
@@ -21,6 +21,8 @@ const RENTER: H160 = H160::repeat_byte(0x11);
 const PROVIDER: H160 = H160::repeat_byte(0x22);
 const CONTRACT: H160 = H160::repeat_byte(0xcc);
 const JOBS: u64 = 60;
+/// Above u64::MAX, as real stakes are (400 WND = 4·10^20 units).
+const BIG: u128 = 400 * UNITS_PER_WND;
 
 fn raw(block: u32, index: u32, e: &Event) -> RawEvent {
     let (sig, data) = match e {
@@ -61,7 +63,7 @@ fn market() -> Vec<(u32, Vec<RawEvent>)> {
     let offer = OfferInput { price_per_unit: 5, max_units: 1_000, vram_mib: 1, benchmark_score: 3, info: info.encode() };
     let account = |kind| Event::Account(AccountEvent { account: PROVIDER, kind });
     let mut blocks: Vec<(u32, Vec<Event>)> = vec![
-        (2, vec![account(AccountEventKind::Staked { added: 100, stake: 100, slot: 1 }), account(AccountEventKind::OfferListed { offer_id: 0, gpu_class: 1, input: offer, updated: false })]),
+        (2, vec![account(AccountEventKind::Staked { added: BIG, stake: BIG, slot: 1 }), account(AccountEventKind::OfferListed { offer_id: 0, gpu_class: 1, input: offer, updated: false })]),
         (3, vec![created(0), job(0, PROVIDER, JobEventKind::Assigned { offer_id: 0, price_per_unit: 5, lock: 20, gpu_class: 1, commit_deadline: 9 })]),
         (
             5,
@@ -203,8 +205,13 @@ async fn exercise(url: &str) {
     assert_eq!(price["decoded"]["event"], "market", "{price}");
     let (_, offers) = get(&base, "/api/offers?all=true&sort=price_per_score").await;
     assert_eq!(offers["offers"][0]["offer_id"], 0);
+    let providers = reqwest::get(format!("{base}/api/providers")).await.unwrap().text().await.unwrap();
+    assert!(providers.contains(&format!("\"stake\":{}", BIG - 10)), "amounts above u64 are exact: {providers}");
     let (_, points) = get(&base, "/api/prices?gpu_class=1").await;
     assert_eq!(points["points"].as_array().unwrap().len(), 1);
+    let (_, hourly) = get(&base, "/api/prices?bucket_blocks=600").await;
+    assert_eq!(hourly["rollups"][0]["open"], 5);
+    assert_eq!(hourly["rollups"][0]["points"], 1);
 
     // Bad input: a 400 (404 for unknown records) with a message, never a 500.
     for (path, code, says) in [
@@ -219,6 +226,7 @@ async fn exercise(url: &str) {
         ("/api/jobs/999", 404, "no job 999"),
         ("/api/offers?sort=cheapest", 400, "sort must be"),
         ("/api/offers?gpu_class=300", 400, "gpu_class"),
+        ("/api/prices?bucket_blocks=0", 400, "bucket_blocks"),
         ("/api/events/5/x", 400, "integers"),
         ("/api/events/5/9", 404, "no contract event"),
     ] {

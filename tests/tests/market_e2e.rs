@@ -84,7 +84,7 @@ async fn drawn(m: &Marketplace<'_>, id: u64) -> H160 {
 async fn marketplace_lifecycles_on_a_real_node() {
     let test = "marketplace_lifecycles_on_a_real_node";
     let Some(art) = contract_artifacts(test) else { return };
-    let Some(node) = TestNode::start(test) else { return };
+    let Some(mut node) = TestNode::start(test) else { return };
     let url = node.url();
     let [alice, bob, charlie, dave, eve, _ferdie] = capacloud_tests::dev_chains(&url).await;
     let chains: BTreeMap<H160, &Chain> = [(charlie.address(), &charlie), (eve.address(), &eve), (bob.address(), &bob)].into();
@@ -250,7 +250,7 @@ async fn marketplace_lifecycles_on_a_real_node() {
     invariant(&m).await;
 
     // ---- the indexer followed this market: its rows equal the contract's state.
-    indexer_agrees_with_the_contract(test, &url, &m).await;
+    indexer_agrees_with_the_contract(test, &mut node, &m).await;
 
     // ---- the table for BENCHMARKS.md.
     let gas = GAS.lock().unwrap().clone();
@@ -359,13 +359,27 @@ async fn adversaries_gain_nothing_on_a_real_node() {
         assert_ne!(v, ferdie.address(), "round {round}: the Sybil's late stake was counted");
         invariant(&m).await;
     }
+
+    // The indexer replays this market too (availability checks, unstaking): same state.
+    let dir = tempfile::tempdir().unwrap();
+    let store = capacloud_indexer::store::Store::open(&format!("sqlite://{}", dir.path().join("i.sqlite").display())).await.unwrap();
+    let reader = capacloud_client::chain::Reader::connect(&url).await.unwrap();
+    let opts = capacloud_indexer::ingest::Options { contract: m.address(), from_block: None, batch_blocks: 64, poll: std::time::Duration::from_secs(1), progress_bar: false };
+    let mut ix = capacloud_indexer::ingest::Indexer::start(reader, store.clone(), opts, Default::default()).await.unwrap();
+    let first = ix.next_block();
+    let head = ix.sync_to(u32::MAX).await.unwrap();
+    check_store(&m, &store, first, head).await;
 }
 
 /// The indexer over the market `m` built: stopped half-way and resumed (in-process, on
 /// SQLite and on PostgreSQL), and as the `capacloud-indexer` process killed with SIGKILL
-/// mid-backfill and restarted; every store holds exactly the chain's events, its job states,
-/// offers and stakes equal the contract's, and a headless browser shows the dashboard.
-async fn indexer_agrees_with_the_contract(test: &str, url: &str, m: &Marketplace<'_>) {
+/// mid-backfill and mid-follow and restarted, with the node restarted under it; every store
+/// holds exactly the chain's events, its job states, offers, stakes, reputations and
+/// withdrawable balances equal the contract's, a database of another chain, contract or
+/// history is refused, the CLI reads the same rows from it as from the chain, and a headless
+/// browser shows the dashboard.
+async fn indexer_agrees_with_the_contract(test: &str, node: &mut TestNode, m: &Marketplace<'_>) {
+    let url = &node.url();
     use capacloud_client::chain::Reader;
     use capacloud_indexer::ingest::{Indexer, Options, Progress};
     use capacloud_indexer::store::Store;
@@ -396,20 +410,29 @@ async fn indexer_agrees_with_the_contract(test: &str, url: &str, m: &Marketplace
     // The binary, killed mid-backfill (2-block batches) and restarted on its database.
     let db = format!("sqlite://{}", dir.path().join("process.sqlite").display());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = dir.path().join("indexer.log");
     let spawn = || {
+        let err = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         std::process::Command::new(capacloud_tests::built_binary("capacloud-indexer"))
             .args(["--database-url", &db, "run", "--url", url, "--contract", &format!("{:?}", m.address())])
             .args(["--batch-blocks", "2", "--poll-secs", "0.2", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(err)
             .spawn()
             .unwrap()
     };
+    let log_tail = || std::fs::read_to_string(&log).unwrap_or_default().lines().rev().take(20).collect::<Vec<_>>().join("\n");
+    let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn();
-    let store = Store::open(&db).await.unwrap();
+    // Its API answers once its database is migrated; then read the database beside it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while reqwest::get(format!("{base}/health")).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the indexer never served: {}", log_tail());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let store = Store::open(&db).await.unwrap();
     while store.cursor().await.unwrap().is_none_or(|c| c.block_number < first + 6) {
-        assert!(std::time::Instant::now() < deadline, "the indexer made no progress");
+        assert!(std::time::Instant::now() < deadline, "the indexer made no progress: {}", log_tail());
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     child.kill().unwrap();
@@ -418,10 +441,9 @@ async fn indexer_agrees_with_the_contract(test: &str, url: &str, m: &Marketplace
     println!("indexer killed at block {killed_at} (deployed at {first}, head {head})");
     assert!(killed_at < head, "killed mid-backfill");
     let mut child = spawn();
-    let base = format!("http://127.0.0.1:{port}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     loop {
-        assert!(std::time::Instant::now() < deadline, "the restarted indexer never became ready");
+        assert!(std::time::Instant::now() < deadline, "the restarted indexer never became ready: {}", log_tail());
         if let Ok(r) = reqwest::get(format!("{base}/ready")).await {
             if r.status().is_success() {
                 break;
@@ -450,8 +472,87 @@ async fn indexer_agrees_with_the_contract(test: &str, url: &str, m: &Marketplace
         let html = reqwest::get(format!("{base}/")).await.unwrap().text().await.unwrap();
         std::fs::write(std::env::temp_dir().join("capacloud-dashboard.html"), html).unwrap();
     }
+    // The CLI reads the same market from the indexer as from the chain.
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new(capacloud_tests::built_binary("capacloud"))
+            .args(["--json", "--url", url])
+            .args(args)
+            .env("CAPACLOUD_CONTRACT", format!("{:?}", m.address()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "capacloud {args:?}: {}\nindexer log:\n{}", String::from_utf8_lossy(&out.stderr), log_tail());
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let indexer_arg = base.as_str();
+    assert_eq!(cli(&["--indexer", indexer_arg, "offers"]), cli(&["offers"]), "offers (with reputation) agree");
+    let pick = |v: serde_json::Value| -> Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> {
+        v["jobs"].as_array().unwrap().iter().map(|j| (j["job_id"].clone(), j["state"].clone(), j["tasks"].clone())).collect()
+    };
+    assert_eq!(pick(cli(&["--indexer", indexer_arg, "job", "list"])), pick(cli(&["job", "list"])));
+    let (from_indexer, from_chain) = (cli(&["--indexer", indexer_arg, "summary"]), cli(&["summary"]));
+    assert_eq!(from_indexer["summary"]["jobs"], from_chain["summary"]["jobs"], "one fold, two sources");
+    assert_eq!(from_indexer["summary"]["providers"], from_chain["summary"]["providers"], "providers' stake, reputation, earnings and withdrawable agree");
+    let bad = std::process::Command::new(capacloud_tests::built_binary("capacloud")).args(["--indexer", "ftp://x", "offers", "--contract", "0x00"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "a bad indexer URL is bad input");
+
+    // Killed while following, restarted, and the node restarted under it: it reconnects,
+    // catches up, and still holds exactly the chain's events.
     child.kill().unwrap();
     child.wait().unwrap();
+    let mut child = spawn();
+    let wait_ready = |what: &'static str| {
+        let base = base.clone();
+        let log_tail = &log_tail;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+            loop {
+                assert!(std::time::Instant::now() < deadline, "{what}: the indexer never became ready: {}", log_tail());
+                if let Ok(r) = reqwest::get(format!("{base}/ready")).await {
+                    if r.status().is_success() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_ready("restarted mid-follow").await;
+    let before = store.cursor().await.unwrap().unwrap().block_number;
+    node.restart().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    loop {
+        let st: serde_json::Value = match reqwest::get(format!("{base}/status")).await {
+            Ok(r) => serde_json::from_str(&r.text().await.unwrap()).unwrap(),
+            Err(e) => panic!("the indexer's API died with the node: {e}"),
+        };
+        if st["indexed_block"].as_i64().unwrap() > i64::from(before) + 3 && st["lag"].as_i64().unwrap() <= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the indexer did not catch up after the node restart: {}", log_tail());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let now = store.cursor().await.unwrap().unwrap().block_number;
+    check_store(m, &store, first, now).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A database of another history, contract or chain is refused, never "repaired".
+    let reader = Reader::connect(url).await.unwrap();
+    for (n, (genesis, contract, hash)) in [
+        (reader.genesis_hash(), m.address(), subxt::utils::H256::repeat_byte(1)),
+        (reader.genesis_hash(), H160::repeat_byte(9), reader.block_hash(first).await.unwrap().unwrap()),
+        (subxt::utils::H256::repeat_byte(2), m.address(), reader.block_hash(first).await.unwrap().unwrap()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let other = Store::open(&format!("sqlite://{}", dir.path().join(format!("other-{n}.sqlite")).display())).await.unwrap();
+        let cursor = capacloud_indexer::store::Cursor { genesis_hash: genesis, contract, first_block: first, block_number: first, block_hash: hash };
+        other.commit_batch(&[], &Default::default(), &Default::default(), &cursor).await.unwrap();
+        let refused = Indexer::start(reader.clone(), other, opts.clone(), Arc::new(Progress::default())).await.err().expect("refused");
+        let expected = ["HashMismatch", "WrongContract", "WrongChain"][n];
+        assert!(format!("{refused:?}").starts_with(expected), "{refused:?}");
+    }
 }
 
 /// `store` holds exactly the contract's events of blocks `first..=to`, and its job
@@ -479,8 +580,10 @@ async fn check_store(m: &Marketplace<'_>, store: &capacloud_indexer::store::Stor
         assert_eq!((o.row.provider, o.row.gpu_class, o.row.active, o.row.price_per_unit), (on.provider, on.gpu_class, on.active, on.input.price_per_unit));
     }
     for a in store.accounts().await.unwrap() {
+        assert_eq!(a.withdrawable, m.withdrawable_of(a.account).await.unwrap(), "withdrawable of {:?}, replayed from the events", a.account);
         if let Some(p) = m.provider(a.account).await.unwrap() {
             assert_eq!(a.stake, p.stake, "stake of {:?}", a.account);
+            assert_eq!(a.reputation, p.reputation, "reputation of {:?}, replayed from the events", a.account);
         }
     }
 }

@@ -166,7 +166,7 @@ pub struct Terms {
 /// Per-provider reputation. Failures and successes are weighed by value, so many tiny
 /// (wash) jobs buy little.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "ink-std", derive(ink::storage::traits::StorageLayout))]
 pub struct Reputation {
     pub jobs_completed: u32,

@@ -160,8 +160,9 @@ pub fn read_only_router(store: LocalStore) -> Router {
     )
 }
 
-/// `app` behind the concurrency limit and the request timeout.
-fn guarded(app: Router) -> Router {
+/// `app` behind the concurrency limit ([`MAX_CONCURRENT`] requests in flight, 503 beyond)
+/// and the request timeout ([`REQUEST_TIMEOUT`], 408); every CapaCloud HTTP service uses it.
+pub fn guarded(app: Router) -> Router {
     limited(app, Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT)), REQUEST_TIMEOUT)
 }
 
