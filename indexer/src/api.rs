@@ -19,6 +19,8 @@ use subxt::utils::H160;
 
 /// Most records one list request returns.
 pub const MAX_LIMIT: u32 = 500;
+/// Most price points one request returns (rollups cover any span).
+pub const MAX_POINTS: u32 = 10_000;
 /// Records a list request returns when it does not say.
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Job states, as the API and the database name them.
@@ -286,6 +288,8 @@ async fn providers(State(s): State<AppState>) -> Result<Response, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct PricesQuery {
     pub gpu_class: Option<u8>,
+    /// The newest this many points (1 to 10,000; default 1,000).
+    pub limit: Option<u32>,
     /// Roll the points up into buckets of this many blocks (600 ≈ an hour and 14,400 ≈ a
     /// day at 6 s blocks; block numbers, because this chain's timestamps are not reliable).
     pub bucket_blocks: Option<u32>,
@@ -333,7 +337,12 @@ pub fn rollup(points: &[capacloud_client::summary::PricePoint], bucket: u32) -> 
 
 async fn prices(State(s): State<AppState>, q: Result<Query<PricesQuery>, QueryRejection>) -> Result<Response, ApiError> {
     let Query(q) = q?;
-    let points = s.store.prices(q.gpu_class).await?;
+    let limit = q.limit.unwrap_or(1_000);
+    if !(1..=MAX_POINTS).contains(&limit) {
+        return Err(ApiError::bad(format!("limit must be 1 to {MAX_POINTS}")));
+    }
+    // Rollups cover the whole history; raw points the newest `limit`.
+    let points = s.store.prices(q.gpu_class, q.bucket_blocks.is_none().then_some(limit)).await?;
     match q.bucket_blocks {
         None => Ok(Json(PointsPage { points }).into_response()),
         Some(0) => Err(ApiError::bad("bucket_blocks must be at least 1")),

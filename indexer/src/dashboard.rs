@@ -14,6 +14,8 @@ use std::fmt::Write;
 
 /// Jobs the page lists (the newest).
 pub const PAGE_JOBS: usize = 50;
+/// Price points the chart draws (the newest; `/api/prices?bucket_blocks=` has the rest).
+pub const CHART_POINTS: u32 = 500;
 
 /// `GET /`.
 pub async fn page(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
@@ -22,7 +24,7 @@ pub async fn page(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
     let jobs = s.store.jobs(&JobFilter { limit: PAGE_JOBS as u32, newest_first: true, ..Default::default() }).await?;
     let mut providers: Vec<_> = s.store.providers().await?;
     providers.sort_by(|a, b| b.provider_payouts.cmp(&a.provider_payouts).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
-    let prices = s.store.prices(None).await?;
+    let prices = s.store.prices(None, Some(CHART_POINTS)).await?;
     let status = (s.progress.indexed_block.get(), s.progress.head_block.get());
     Ok(Html(render(status, &stats, &offers, &jobs, &providers, &prices)))
 }

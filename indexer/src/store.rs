@@ -339,27 +339,29 @@ impl Store {
     /// # Errors
     /// [`Error::Db`], [`Error::Corrupt`].
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Sourced<JobRow>>, Error> {
-        let mut sql = String::from("SELECT row_json FROM jobs WHERE 1 = 1");
+        let mut sql = String::from(
+            "SELECT j.row_json, e.block_hash FROM jobs j JOIN events e ON e.block_number = j.created_block AND e.event_index = j.created_index WHERE 1 = 1",
+        );
         let mut n = 0;
         let mut next = |sql: &mut String, clause: &str| {
             n += 1;
             sql.push_str(&clause.replace('?', &format!("${n}")));
         };
         if filter.state.is_some() {
-            next(&mut sql, " AND state = ?");
+            next(&mut sql, " AND j.state = ?");
         }
         if filter.renter.is_some() {
-            next(&mut sql, " AND renter = ?");
+            next(&mut sql, " AND j.renter = ?");
         }
         if filter.provider.is_some() {
-            next(&mut sql, " AND provider = ?");
+            next(&mut sql, " AND j.provider = ?");
         }
         if filter.after.is_some() && !filter.newest_first {
-            next(&mut sql, " AND (created_block > ?");
-            next(&mut sql, " OR (created_block = ?");
-            next(&mut sql, " AND created_index > ?))");
+            next(&mut sql, " AND (j.created_block > ?");
+            next(&mut sql, " OR (j.created_block = ?");
+            next(&mut sql, " AND j.created_index > ?))");
         }
-        let order = if filter.newest_first { "created_block DESC, created_index DESC" } else { "created_block, created_index" };
+        let order = if filter.newest_first { "j.created_block DESC, j.created_index DESC" } else { "j.created_block, j.created_index" };
         sql.push_str(&format!(" ORDER BY {order} LIMIT {}", filter.limit));
         let mut q = sqlx::query(&sql);
         if let Some(s) = &filter.state {
@@ -378,7 +380,7 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let row: JobRow = from_json(&r.try_get::<String, _>("row_json")?)?;
-            out.push(Sourced { source: self.source(row.created).await?, row });
+            out.push(Sourced { source: source_of(row.created, &r)?, row });
         }
         Ok(out)
     }
@@ -400,7 +402,11 @@ impl Store {
     /// # Errors
     /// [`Error::Db`], [`Error::Corrupt`].
     pub async fn offers(&self, gpu_class: Option<u8>, all: bool) -> Result<Vec<Sourced<OfferRow>>, Error> {
-        let rows = sqlx::query("SELECT row_json, gpu_class, active FROM offers ORDER BY offer_id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query(
+            "SELECT o.row_json, o.gpu_class, o.active, e.block_hash FROM offers o JOIN events e ON e.block_number = o.listed_block AND e.event_index = o.listed_index ORDER BY o.offer_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::new();
         for r in rows {
             let class: i64 = r.try_get("gpu_class")?;
@@ -409,7 +415,7 @@ impl Store {
                 continue;
             }
             let row: OfferRow = from_json(&r.try_get::<String, _>("row_json")?)?;
-            out.push(Sourced { source: self.source(row.listed).await?, row });
+            out.push(Sourced { source: source_of(row.listed, &r)?, row });
         }
         Ok(out)
     }
@@ -432,27 +438,33 @@ impl Store {
         rows.iter().map(|r| from_json(&r.try_get::<String, _>("row_json")?)).collect()
     }
 
-    /// Price-index points, oldest first, optionally of one GPU class.
+    /// Price-index points, oldest first, optionally of one GPU class; with `newest`, only
+    /// the newest that many.
     ///
     /// # Errors
     /// [`Error::Db`], [`Error::Corrupt`].
-    pub async fn prices(&self, gpu_class: Option<u8>) -> Result<Vec<Sourced<PricePoint>>, Error> {
-        let rows = sqlx::query("SELECT block_number, event_index, gpu_class, price, value, price_index FROM prices ORDER BY block_number, event_index")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = Vec::new();
-        for r in rows {
-            let class = u32_of(&r, "gpu_class")? as u8;
-            if gpu_class.is_some_and(|c| c != class) {
-                continue;
-            }
+    pub async fn prices(&self, gpu_class: Option<u8>, newest: Option<u32>) -> Result<Vec<Sourced<PricePoint>>, Error> {
+        let class = if gpu_class.is_some() { "WHERE p.gpu_class = $1" } else { "" };
+        let limit = newest.map(|n| format!("LIMIT {n}")).unwrap_or_default();
+        let sql = format!(
+            "SELECT p.block_number, p.event_index, p.gpu_class, p.price, p.value, p.price_index, e.block_hash FROM prices p
+             JOIN events e ON e.block_number = p.block_number AND e.event_index = p.event_index {class}
+             ORDER BY p.block_number DESC, p.event_index DESC {limit}"
+        );
+        let mut q = sqlx::query(&sql);
+        if let Some(c) = gpu_class {
+            q = q.bind(i64::from(c));
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows.iter().rev() {
             let amount = |col: &str| -> Result<u128, Error> {
                 let s: String = r.try_get(col)?;
                 s.parse().map_err(|_| Error::Corrupt(format!("{col} = {s}")))
             };
-            let at = At { block: u32_of(&r, "block_number")?, index: u32_of(&r, "event_index")? };
-            let row = PricePoint { at, gpu_class: class, price: amount("price")?, value: amount("value")?, index: amount("price_index")? };
-            out.push(Sourced { source: self.source(at).await?, row });
+            let at = At { block: u32_of(r, "block_number")?, index: u32_of(r, "event_index")? };
+            let row = PricePoint { at, gpu_class: u32_of(r, "gpu_class")? as u8, price: amount("price")?, value: amount("value")?, index: amount("price_index")? };
+            out.push(Sourced { source: source_of(at, r)?, row });
         }
         Ok(out)
     }
@@ -485,6 +497,11 @@ pub fn stats_of(fold: &Fold) -> Stats {
     s.providers_with_stake = fold.accounts.values().filter(|a| a.registered && a.stake > 0).count() as u64;
     s.offers_active = fold.offers.values().filter(|o| o.active).count() as u64;
     s
+}
+
+/// The source of a record from its row's `block_hash` column.
+fn source_of(at: At, r: &AnyRow) -> Result<Source, Error> {
+    Ok(Source { block: at.block, event_index: at.index, block_hash: parse_h256(&r.try_get::<String, _>("block_hash")?)? })
 }
 
 fn raw_of(r: &AnyRow) -> Result<RawEvent, Error> {

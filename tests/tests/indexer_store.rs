@@ -227,6 +227,7 @@ async fn exercise(url: &str) {
         ("/api/offers?sort=cheapest", 400, "sort must be"),
         ("/api/offers?gpu_class=300", 400, "gpu_class"),
         ("/api/prices?bucket_blocks=0", 400, "bucket_blocks"),
+        ("/api/prices?limit=0", 400, "limit must be"),
         ("/api/events/5/x", 400, "integers"),
         ("/api/events/5/9", 404, "no contract event"),
     ] {

@@ -462,7 +462,7 @@ async fn indexer_agrees_with_the_contract(test: &str, node: &mut TestNode, m: &M
         assert!(dom.contains("data-state=\"Slashed\""), "the slashed job is shown");
         let slashed_row = dom.split("<tr ").find(|r| r.contains("data-account=") && r.contains("class=\"slashed\""));
         assert!(slashed_row.is_some(), "the slashed provider is marked in the leaderboard");
-        let points = store.prices(None).await.unwrap().len();
+        let points = store.prices(None, None).await.unwrap().len();
         assert!(points > 0);
         assert_eq!(dom.matches("class=\"price-point\"").count(), points, "one chart point per price-index event");
         let offers = store.offers(None, false).await.unwrap();
