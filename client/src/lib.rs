@@ -20,3 +20,21 @@ pub mod summary;
 
 pub use chain::marketplace;
 pub use contract::Marketplace;
+
+/// Resolves on Ctrl-C or SIGTERM (what `kill` and service managers send): the shutdown
+/// signal of every CapaCloud daemon.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

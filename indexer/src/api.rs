@@ -279,7 +279,7 @@ async fn job(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respon
 
 async fn providers(State(s): State<AppState>) -> Result<Response, ApiError> {
     let mut rows: Vec<_> = s.store.providers().await?;
-    rows.sort_by(|a, b| b.provider_payouts.cmp(&a.provider_payouts).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
+    rows.sort_by(|a, b| b.reputation.score().cmp(&a.reputation.score()).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
     Ok(Json(ProvidersPage { providers: rows }).into_response())
 }
 

@@ -23,7 +23,7 @@ pub async fn page(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
     let offers = s.store.offers(None, false).await?;
     let jobs = s.store.jobs(&JobFilter { limit: PAGE_JOBS as u32, newest_first: true, ..Default::default() }).await?;
     let mut providers: Vec<_> = s.store.providers().await?;
-    providers.sort_by(|a, b| b.provider_payouts.cmp(&a.provider_payouts).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
+    providers.sort_by(|a, b| b.reputation.score().cmp(&a.reputation.score()).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
     let prices = s.store.prices(None, Some(CHART_POINTS)).await?;
     let status = (s.progress.indexed_block.get(), s.progress.head_block.get());
     Ok(Html(render(status, &stats, &offers, &jobs, &providers, &prices)))
@@ -88,6 +88,7 @@ body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#1b1b1b}} h1{{margin:
 table{{border-collapse:collapse;font-size:.9rem}} td,th{{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}}
 .cards{{display:flex;gap:1rem;flex-wrap:wrap}} .card{{border:1px solid #ccc;border-radius:6px;padding:.5rem .9rem}}
 .card b{{display:block;font-size:1.4rem}} tr.slashed{{background:#fde8e8}} .muted{{color:#666}} svg{{background:#fafafa;border:1px solid #ddd}}
+.states span{{display:inline-block;border:1px solid #ccc;border-radius:4px;padding:.15rem .5rem;margin:.4rem .4rem 0 0}}
 </style></head><body>
 <h1>CapaCloud market</h1>
 <p class="muted" id="status">indexed block <b id="indexed">{indexed}</b> of finalized head <b id="head">{head}</b> · <a href="/api/stats">JSON API</a> · <a href="/openapi.json">OpenAPI</a> · <a href="/metrics">metrics</a></p>
@@ -116,9 +117,9 @@ table{{border-collapse:collapse;font-size:.9rem}} td,th{{padding:.25rem .6rem;bo
         stats.events,
         stats.undecodable_events
     );
-    h.push_str("<p>");
+    h.push_str("<p class=\"states\" id=\"states\">");
     for (state, n) in &stats.jobs_by_state {
-        let _ = write!(h, "<span class=\"card\">{} <b>{n}</b></span> ", esc(state));
+        let _ = write!(h, "<span data-state-count=\"{s}\">{s} <b>{n}</b></span>", s = esc(state));
     }
     h.push_str("</p>\n");
 
@@ -167,15 +168,19 @@ table{{border-collapse:collapse;font-size:.9rem}} td,th{{padding:.25rem .6rem;bo
     h.push_str("</table>\n");
 
     // Providers.
-    h.push_str("<h2>Providers</h2><table id=\"providers\"><tr><th>account</th><th>stake (WND)</th><th>jobs settled</th><th>paid as provider</th><th>verifier fees</th><th>slashes</th><th>slashed (WND)</th><th>offers</th></tr>\n");
+    h.push_str("<h2>Providers</h2><table id=\"providers\"><tr><th>account</th><th>reputation (bps)</th><th>stake (WND)</th><th>jobs settled</th><th>checks passed</th><th>checks failed</th><th>timeouts</th><th>paid as provider</th><th>verifier fees</th><th>slashes</th><th>slashed (WND)</th><th>offers</th></tr>\n");
     for p in providers {
         let _ = writeln!(
             h,
-            "<tr data-account=\"{a:?}\" data-slashes=\"{n}\"{cls}><td>{short}</td><td>{stake}</td><td>{js}</td><td>{pp}</td><td>{vf}</td><td>{n}</td><td>{sl}</td><td>{o}</td></tr>",
+            "<tr data-account=\"{a:?}\" data-slashes=\"{n}\"{cls}><td>{short}</td><td>{rep}</td><td>{stake}</td><td>{js}</td><td>{cp}</td><td>{cf}</td><td>{to}</td><td>{pp}</td><td>{vf}</td><td>{n}</td><td>{sl}</td><td>{o}</td></tr>",
             a = p.account,
             n = p.slashes,
             cls = if p.slashes > 0 { " class=\"slashed\"" } else { "" },
             short = short(&p.account),
+            rep = p.reputation.score(),
+            cp = p.reputation.checks_passed,
+            cf = p.reputation.checks_failed,
+            to = p.reputation.timeouts,
             stake = wnd(p.stake),
             js = p.jobs_settled,
             pp = wnd(p.provider_payouts),

@@ -73,21 +73,7 @@ fn default_db() -> String {
     format!("sqlite://{}", home.join("indexer.sqlite").display())
 }
 
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-    tracing::info!("shutting down");
-}
+use capacloud_client::shutdown_signal;
 
 async fn run(cli: Cli) -> Result<()> {
     let db = cli.database_url.unwrap_or_else(default_db);

@@ -488,3 +488,48 @@ pub fn browser_dom(test: &str, url: &str) -> Option<String> {
     assert!(out.status.success(), "{test}: {browser} failed: {}", String::from_utf8_lossy(&out.stderr));
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// A child process killed (SIGKILL) and reaped when dropped, also when the test panics; it
+/// also dies with the test process (`PR_SET_PDEATHSIG`).
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Spawns `cmd` under the guard.
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
+        // SAFETY: prctl is async-signal-safe; the child dies with the test process.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        cmd.spawn().map(Self)
+    }
+
+    /// Kills it now (SIGKILL, no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `event` as the contract emits it (signature topic + SCALE data), stored at `block`'s
+/// `index` with `block_hash`: synthetic input for the indexer's tests and benchmark.
+pub fn raw_event(block: u32, index: u32, block_hash: subxt::utils::H256, event: &capacloud_client::marketplace::Event) -> capacloud_indexer::store::RawEvent {
+    use capacloud_client::marketplace::{signature, signature_topic, Event};
+    use codec::Encode;
+    let (sig, data) = match event {
+        Event::Job(x) => (signature::JOB, x.encode()),
+        Event::Verifier(x) => (signature::VERIFIER, x.encode()),
+        Event::Account(x) => (signature::ACCOUNT, x.encode()),
+        Event::Market(x) => (signature::MARKET, x.encode()),
+    };
+    capacloud_indexer::store::RawEvent { block_number: block, event_index: index, block_hash, extrinsic_index: Some(1), topics: vec![signature_topic(sig)], data }
+}

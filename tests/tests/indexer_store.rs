@@ -6,7 +6,7 @@
 //! escaped. No chain needed: the events are encoded here as the contract emits them.
 
 use capacloud_client::marketplace::{
-    signature, signature_topic, AccountEvent, AccountEventKind, Event, JobEvent, JobEventKind, JobInput, MarketEvent, MarketEventKind,
+    AccountEvent, AccountEventKind, Event, JobEvent, JobEventKind, JobInput, MarketEvent, MarketEventKind,
     OfferInfo, OfferInput, RefundReason, SlashReason, UNITS_PER_WND,
 };
 use capacloud_client::summary::Fold;
@@ -25,13 +25,7 @@ const JOBS: u64 = 60;
 const BIG: u128 = 400 * UNITS_PER_WND;
 
 fn raw(block: u32, index: u32, e: &Event) -> RawEvent {
-    let (sig, data) = match e {
-        Event::Job(x) => (signature::JOB, x.encode()),
-        Event::Verifier(x) => (signature::VERIFIER, x.encode()),
-        Event::Account(x) => (signature::ACCOUNT, x.encode()),
-        Event::Market(x) => (signature::MARKET, x.encode()),
-    };
-    RawEvent { block_number: block, event_index: index, block_hash: H256::repeat_byte(block as u8), extrinsic_index: Some(1), topics: vec![signature_topic(sig)], data }
+    capacloud_tests::raw_event(block, index, H256::repeat_byte(block as u8), e)
 }
 
 fn job(job_id: u64, provider: H160, kind: JobEventKind) -> Event {

@@ -413,16 +413,33 @@ async fn indexer_agrees_with_the_contract(test: &str, node: &mut TestNode, m: &M
     let log = dir.path().join("indexer.log");
     let spawn = || {
         let err = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        std::process::Command::new(capacloud_tests::built_binary("capacloud-indexer"))
-            .args(["--database-url", &db, "run", "--url", url, "--contract", &format!("{:?}", m.address())])
-            .args(["--batch-blocks", "2", "--poll-secs", "0.2", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap()
+        capacloud_tests::ChildGuard::spawn(
+            std::process::Command::new(capacloud_tests::built_binary("capacloud-indexer"))
+                .args(["--database-url", &db, "run", "--url", url, "--contract", &format!("{:?}", m.address())])
+                .args(["--batch-blocks", "2", "--poll-secs", "0.2", "--listen", &format!("127.0.0.1:{port}")])
+                .stdout(std::process::Stdio::null())
+                .stderr(err),
+        )
+        .unwrap()
     };
     let log_tail = || std::fs::read_to_string(&log).unwrap_or_default().lines().rev().take(20).collect::<Vec<_>>().join("\n");
     let base = format!("http://127.0.0.1:{port}");
+    let wait_ready = |what: &'static str| {
+        let base = base.clone();
+        let log_tail = &log_tail;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+            loop {
+                assert!(std::time::Instant::now() < deadline, "{what}: the indexer never became ready: {}", log_tail());
+                if let Ok(r) = reqwest::get(format!("{base}/ready")).await {
+                    if r.status().is_success() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
     let mut child = spawn();
     // Its API answers once its database is migrated; then read the database beside it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -435,22 +452,12 @@ async fn indexer_agrees_with_the_contract(test: &str, node: &mut TestNode, m: &M
         assert!(std::time::Instant::now() < deadline, "the indexer made no progress: {}", log_tail());
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     let killed_at = store.cursor().await.unwrap().unwrap().block_number;
     println!("indexer killed at block {killed_at} (deployed at {first}, head {head})");
     assert!(killed_at < head, "killed mid-backfill");
     let mut child = spawn();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-    loop {
-        assert!(std::time::Instant::now() < deadline, "the restarted indexer never became ready: {}", log_tail());
-        if let Ok(r) = reqwest::get(format!("{base}/ready")).await {
-            if r.status().is_success() {
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    wait_ready("restarted mid-backfill").await;
     let now = store.cursor().await.unwrap().unwrap().block_number;
     check_store(m, &store, first, now).await;
 
@@ -497,25 +504,8 @@ async fn indexer_agrees_with_the_contract(test: &str, node: &mut TestNode, m: &M
 
     // Killed while following, restarted, and the node restarted under it: it reconnects,
     // catches up, and still holds exactly the chain's events.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     let mut child = spawn();
-    let wait_ready = |what: &'static str| {
-        let base = base.clone();
-        let log_tail = &log_tail;
-        async move {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
-            loop {
-                assert!(std::time::Instant::now() < deadline, "{what}: the indexer never became ready: {}", log_tail());
-                if let Ok(r) = reqwest::get(format!("{base}/ready")).await {
-                    if r.status().is_success() {
-                        return;
-                    }
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-        }
-    };
     wait_ready("restarted mid-follow").await;
     let before = store.cursor().await.unwrap().unwrap().block_number;
     node.restart().unwrap();
@@ -533,8 +523,7 @@ async fn indexer_agrees_with_the_contract(test: &str, node: &mut TestNode, m: &M
     }
     let now = store.cursor().await.unwrap().unwrap().block_number;
     check_store(m, &store, first, now).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
 
     // A database of another history, contract or chain is refused, never "repaired".
     let reader = Reader::connect(url).await.unwrap();

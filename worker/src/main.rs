@@ -29,22 +29,7 @@ fn bad(e: impl std::fmt::Display) -> anyhow::Error {
     BadConfig(e.to_string()).into()
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what `kill` and service managers send).
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-    tracing::info!("shutting down");
-}
+use capacloud_client::shutdown_signal;
 
 async fn run(s: Settings) -> Result<()> {
     let address = chain::parse_address(&s.contract).map_err(bad)?;

@@ -202,13 +202,7 @@ impl Chain {
 
     /// The number of the latest finalized block.
     pub async fn finalized_number(&self) -> Result<u32, ChainError> {
-        let hash = self.rpc.chain_get_finalized_head().await?;
-        let header = self
-            .rpc
-            .chain_get_header(Some(hash))
-            .await?
-            .ok_or_else(|| ChainError::Unexpected("finalized head has no header".into()))?;
-        Ok(header.number)
+        Ok(finalized_head(&self.rpc).await?.0)
     }
 
     /// Whether pallet-revive already maps the signer's H160 back to its account.
@@ -568,13 +562,7 @@ impl Reader {
     /// # Errors
     /// RPC failures.
     pub async fn finalized_head(&self) -> Result<(u32, H256), ChainError> {
-        let hash = self.rpc.chain_get_finalized_head().await?;
-        let header = self
-            .rpc
-            .chain_get_header(Some(hash))
-            .await?
-            .ok_or_else(|| ChainError::Unexpected("finalized head has no header".into()))?;
-        Ok((header.number, hash))
+        finalized_head(&self.rpc).await
     }
 
     /// The hash of canonical block `n` (`None`: no such block yet).
@@ -639,6 +627,13 @@ impl Reader {
         }
         Ok(Some(hi))
     }
+}
+
+/// The latest finalized block: number and hash.
+async fn finalized_head(rpc: &LegacyRpcMethods<Config>) -> Result<(u32, H256), ChainError> {
+    let hash = rpc.chain_get_finalized_head().await?;
+    let header = rpc.chain_get_header(Some(hash)).await?.ok_or_else(|| ChainError::Unexpected("finalized head has no header".into()))?;
+    Ok((header.number, hash))
 }
 
 /// Contract events emitted in block `hash`, in order.

@@ -22,7 +22,6 @@ use capacloud_indexer::ingest::{apply_batch, Indexer, Options, Progress};
 use capacloud_indexer::store::{Cursor, RawEvent, Store};
 use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, lavapipe_offer, PgServer, TestNode};
 use clap::{Parser, Subcommand};
-use codec::Encode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subxt::utils::{H160, H256};
@@ -108,13 +107,7 @@ async fn load(url: String, secs: u64, conc: usize) -> Result<()> {
 }
 
 fn raw(block: u32, index: u32, e: &Event) -> RawEvent {
-    let (sig, data) = match e {
-        Event::Job(x) => (signature::JOB, x.encode()),
-        Event::Verifier(x) => (signature::VERIFIER, x.encode()),
-        Event::Account(x) => (signature::ACCOUNT, x.encode()),
-        Event::Market(x) => (signature::MARKET, x.encode()),
-    };
-    RawEvent { block_number: block, event_index: index, block_hash: H256::from_low_u64_be(u64::from(block)), extrinsic_index: Some(index), topics: vec![signature_topic(sig)], data }
+    capacloud_tests::raw_event(block, index, H256::from_low_u64_be(u64::from(block)), e)
 }
 
 /// A synthetic market of `jobs` jobs, 4 events each, 10 jobs per block, in batches of
