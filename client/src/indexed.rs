@@ -11,12 +11,14 @@ pub enum IndexedError {
     BadUrl(String),
     #[error("indexer at {url}: {reason}")]
     Http { url: String, reason: String },
-    #[error("indexer at {url} answered {status}: {body}")]
-    Status { url: String, status: u16, body: String },
+    #[error("indexer: {0}")]
+    Fetch(#[from] crate::blob::BlobError),
 }
 
 /// Longest wait for one API response.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest API response read (a page of 500 jobs with their timelines is well under 1 MiB).
+pub const MAX_RESPONSE: u64 = 64 << 20;
 
 /// A handle on one indexer's API.
 pub struct Indexed {
@@ -62,16 +64,11 @@ impl Indexed {
         Ok(Self { base: base.trim_end_matches('/').to_string(), http })
     }
 
+    /// GETs `path` through the blob client's bounded read (no redirects, at most
+    /// [`MAX_RESPONSE`] bytes, error bodies cut at 1 KiB) and decodes it.
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, IndexedError> {
         let url = format!("{}{path}", self.base);
-        let err = |e: reqwest::Error| IndexedError::Http { url: url.clone(), reason: e.to_string() };
-        let r = self.http.get(&url).send().await.map_err(err)?;
-        let status = r.status();
-        let body = r.bytes().await.map_err(err)?;
-        if !status.is_success() {
-            let body = String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned();
-            return Err(IndexedError::Status { url, status: status.as_u16(), body });
-        }
+        let body = crate::blob::http::get(&self.http, &url, MAX_RESPONSE).await?;
         serde_json::from_slice(&body).map_err(|e| IndexedError::Http { url, reason: format!("unexpected answer: {e}") })
     }
 

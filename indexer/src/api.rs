@@ -278,8 +278,7 @@ async fn job(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respon
 }
 
 async fn providers(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let mut rows: Vec<_> = s.store.providers().await?;
-    rows.sort_by(|a, b| b.reputation.score().cmp(&a.reputation.score()).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
+    let rows = s.store.providers().await?;
     Ok(Json(ProvidersPage { providers: rows }).into_response())
 }
 

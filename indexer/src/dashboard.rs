@@ -22,8 +22,7 @@ pub async fn page(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
     let stats = s.store.stats().await?;
     let offers = s.store.offers(None, false).await?;
     let jobs = s.store.jobs(&JobFilter { limit: PAGE_JOBS as u32, newest_first: true, ..Default::default() }).await?;
-    let mut providers: Vec<_> = s.store.providers().await?;
-    providers.sort_by(|a, b| b.reputation.score().cmp(&a.reputation.score()).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
+    let providers = s.store.providers().await?;
     let prices = s.store.prices(None, Some(CHART_POINTS)).await?;
     let status = (s.progress.indexed_block.get(), s.progress.head_block.get());
     Ok(Html(render(status, &stats, &offers, &jobs, &providers, &prices)))

@@ -127,11 +127,6 @@ impl Indexer {
         self.next
     }
 
-    /// Everything folded so far.
-    pub fn fold(&self) -> &Fold {
-        &self.fold
-    }
-
     /// Indexes every finalized block up to `target` (capped at the finalized head) and
     /// returns the last block indexed. After an error drop the indexer and start again
     /// (the database has every batch that committed; the in-memory fold may be ahead).

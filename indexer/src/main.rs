@@ -66,10 +66,7 @@ enum Command {
 struct BadInput(String);
 
 fn default_db() -> String {
-    let home = std::env::var_os("CAPACLOUD_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".capacloud")))
-        .unwrap_or_else(|| PathBuf::from("."));
+    let home = capacloud_client::keys::capacloud_home().unwrap_or_else(|| PathBuf::from("."));
     format!("sqlite://{}", home.join("indexer.sqlite").display())
 }
 

@@ -429,13 +429,16 @@ impl Store {
         rows.iter().map(|r| from_json(&r.try_get::<String, _>("row_json")?)).collect()
     }
 
-    /// The accounts that registered as providers.
+    /// The accounts that registered as providers, in leaderboard order: reputation score
+    /// first, then fewer slashes, then address.
     ///
     /// # Errors
     /// [`Error::Db`], [`Error::Corrupt`].
     pub async fn providers(&self) -> Result<Vec<AccountRow>, Error> {
         let rows = sqlx::query("SELECT row_json FROM accounts WHERE registered = 1 ORDER BY account").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| from_json(&r.try_get::<String, _>("row_json")?)).collect()
+        let mut out: Vec<AccountRow> = rows.iter().map(|r| from_json(&r.try_get::<String, _>("row_json")?)).collect::<Result<_, _>>()?;
+        out.sort_by(|a, b| b.reputation.score().cmp(&a.reputation.score()).then(a.slashes.cmp(&b.slashes)).then(a.account.cmp(&b.account)));
+        Ok(out)
     }
 
     /// Price-index points, oldest first, optionally of one GPU class; with `newest`, only

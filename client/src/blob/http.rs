@@ -37,8 +37,9 @@ async fn status_err(url: &str, mut resp: reqwest::Response) -> BlobError {
 }
 
 /// GETs `url`, reading at most `max` bytes; a 404 is [`BlobError::NotFound`], a longer
-/// body [`BlobError::TooLarge`] (read no further).
-async fn get(client: &reqwest::Client, url: &str, max: u64) -> Result<Vec<u8>, BlobError> {
+/// body [`BlobError::TooLarge`] (read no further), another failure status its status and at
+/// most [`MAX_ERROR_BODY`] bytes of its body.
+pub(crate) async fn get(client: &reqwest::Client, url: &str, max: u64) -> Result<Vec<u8>, BlobError> {
     let mut resp = client.get(url).send().await.map_err(|e| http_err(url, e))?;
     match resp.status() {
         reqwest::StatusCode::NOT_FOUND => return Err(BlobError::NotFound(url.into())),

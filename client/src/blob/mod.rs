@@ -11,7 +11,7 @@
 //! - [`Resolver`] fetches a blob named by a URI: `sha256:<hex>` from the local store,
 //!   `http(s)://…/blobs/<hex>` from wherever it points, always checked, then cached locally.
 
-mod http;
+pub(crate) mod http;
 pub mod server;
 
 pub use http::HttpStore;
