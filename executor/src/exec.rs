@@ -23,7 +23,8 @@ use wgpu::naga;
 /// Runtime safety checks compiled into a kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Checks {
-    /// Bounds checks and loop bounding on (every user kernel).
+    /// Bounds checks and loop bounding on (every user kernel). The loop budget of
+    /// [`crate::guard`] applies under both settings.
     On,
     /// Off: allowed only where [`crate::workloads::trusted_without_checks`] proves every
     /// index in range (the library's tiled matmul with a consistent shape).
@@ -75,6 +76,10 @@ pub enum ExecError {
     BufferTooLarge { binding: u32, len: u64, max: u64 },
     #[error("dispatch of {requested} workgroups in dimension {dim} exceeds the device's limit of {max}")]
     DispatchTooLarge { dim: usize, requested: u32, max: u32 },
+    #[error("{0}")]
+    TooManyLoops(#[from] crate::guard::TooManyLoops),
+    #[error("the kernel does not validate with its loop budget compiled in: {0}")]
+    Guard(String),
     #[error("checks can only be turned off for library kernels")]
     UntrustedKernel,
     #[error("the kernel did not finish within {0:?}; the device is abandoned")]
@@ -256,7 +261,22 @@ fn dispatch_bindings(
 pub fn check_spec(spec: &JobSpec, limits: &SpecLimits) -> Result<(), ExecError> {
     spec.check(limits)?;
     let (module, info) = validate_wgsl(&spec.wgsl)?;
+    crate::guard::check(&module)?;
     dispatch_bindings(spec, &module, &info).map(|_| ())
+}
+
+/// The kernel as it runs: `module` with the loop budget compiled into every loop
+/// ([`crate::guard`]), validated again.
+///
+/// # Errors
+/// [`ExecError::Guard`] if the instrumented module does not validate (a defect of the guard,
+/// never of the kernel: the kernel itself validated).
+pub fn guarded_module(mut module: naga::Module) -> Result<naga::Module, ExecError> {
+    crate::guard::bound_loops(&mut module);
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+        .validate(&module)
+        .map_err(|e| ExecError::Guard(e.into_inner().to_string()))?;
+    Ok(module)
 }
 
 /// Checks each input's length and sha256 against the spec.
@@ -314,8 +334,10 @@ impl<'g> Plan<'g> {
         }
         spec.check(&limits.spec)?;
         let (module, info) = validate_wgsl(&spec.wgsl)?;
+        crate::guard::check(&module)?;
         let used = dispatch_bindings(spec, &module, &info)?;
         check_inputs(spec, inputs)?;
+        let guarded = guarded_module(module)?;
         let max_dim = gpu.limits.max_compute_workgroups_per_dimension;
         for (_, workgroups, _) in spec.dispatches() {
             for (dim, &n) in workgroups.iter().enumerate() {
@@ -330,7 +352,7 @@ impl<'g> Plan<'g> {
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some("job kernel"),
-            source: wgpu::ShaderSource::Wgsl(spec.wgsl.as_str().into()),
+            source: wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(guarded)),
         };
         let shader = match checks {
             Checks::On => device.create_shader_module(desc),

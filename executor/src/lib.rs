@@ -5,10 +5,12 @@
 //! - [`merkle`]: the output commitment (Merkle root over fixed-size chunks), inclusion proofs.
 //! - [`workloads`]: the library of exact kernels, each with a CPU reference.
 //! - [`gpu`]: device acquisition (a real GPU, else lavapipe); [`exec`]: running a spec on it.
+//! - [`guard`]: the loop budget that makes loops end the same way on every adapter.
 
 pub mod batch;
 pub mod exec;
 pub mod gpu;
+pub mod guard;
 pub mod merkle;
 pub mod score;
 pub mod spec;

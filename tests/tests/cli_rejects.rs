@@ -41,6 +41,17 @@ async fn bad_jobs_are_refused_before_anything_is_signed() {
         "@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n\
          @compute @workgroup_size(1)\nfn main() { out[0] = 7u; }\n",
     );
+    // 33 loops in a helper called 32 times: 1,056 loops after inlining, over the 1,024 allowed.
+    let helper: String = (0..33).map(|_| "for (var j = 0u; j < 3u; j += 1u) { n += 1u; }\n").collect();
+    let calls: String = (0..32).map(|_| "n += helper();\n").collect();
+    let loopy = write(
+        "loopy.wgsl",
+        &format!(
+            "@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n\
+             fn helper() -> u32 {{ var n = 0u;\n{helper}return n; }}\n\
+             @compute @workgroup_size(1)\nfn main() {{ var n = 0u;\n{calls}out[0] = n; }}\n"
+        ),
+    );
     let blobs = dir.path().join("blobs");
     let run = |extra: &[&str]| {
         let out = Command::new(cli())
@@ -59,6 +70,10 @@ async fn bad_jobs_are_refused_before_anything_is_signed() {
     let (code, err) = run(&["--wgsl", float.to_str().unwrap(), "--output", "0=16"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("WGSL does not"), "{err}");
+
+    let (code, err) = run(&["--wgsl", loopy.to_str().unwrap(), "--output", "0=16"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("1056 loops"), "{err}");
 
     let (code, err) = run(&["--wgsl", good.to_str().unwrap(), "--output", "3=16"]);
     assert_eq!(code, Some(2), "{err}");

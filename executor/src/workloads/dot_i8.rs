@@ -35,6 +35,11 @@ pub const BINDING_Y: u32 = 2;
 /// Binding of the uniform `Params { rows, cols_words, _pad0, _pad1 }`.
 pub const BINDING_PARAMS: u32 = 3;
 
+/// Largest `cols` whose loop fits the loop budget ([`crate::guard::LOOP_BUDGET`]): a row's
+/// loop does `cols/4` iterations at cost 1 each (its last entry only fails the condition, so
+/// the budget cutting it changes nothing).
+pub const MAX_COLS: u32 = 4 * crate::guard::LOOP_BUDGET;
+
 /// One int8 layer `y = W · x` with random weights and input generated from `seed` (W's
 /// `rows · cols` bytes first, then x's `cols` bytes, from one [`SplitMix64`] stream).
 ///

@@ -44,6 +44,14 @@ pub const NAIVE_KERNEL: Kernel = Kernel {
 /// Side of the C tile computed by one workgroup of the tiled kernel; `n` must be a multiple of it.
 pub const TILE: u32 = 64;
 
+/// Largest `n` (a multiple of [`TILE`]) whose loops fit the loop budget
+/// ([`crate::guard::LOOP_BUDGET`]) in the tiled kernel: its outer loop costs 2 per entry
+/// (`n/16 + 1` entries) and its inner loop 1 (5 entries per outer iteration), so an invocation
+/// spends `7n/16 + 2`. (The wide kernel spends `5n/8 + 2`, at most 6,336; the naive one `n + 1`,
+/// at most 3,968.) Beyond these, every adapter would cut the loop the same way and the product
+/// would be wrong, so the library never builds such a job.
+pub const MAX_N: u32 = 9_088;
+
 /// The wide tiled kernel (workgroup 16 × 16, 128 × 128 C tile, 8 × 8 outputs per thread,
 /// dispatch `[n/128, n/128, 1]`), same bindings and uniform as [`WGSL`].
 pub const WIDE_WGSL: &str = include_str!("wgsl/matmul_wide.wgsl");

@@ -230,12 +230,13 @@ pub const NAMES: &[&str] = &[
 /// A workload by name, scaled by `size`, with inputs generated from `seed`.
 ///
 /// What `size` means:
-/// - `"matmul"`: the matrix order `n`, clamped to 1..=65536 and rounded up to a multiple of 64;
+/// - `"matmul"`: the matrix order `n`, clamped to 1..=[`matmul::MAX_N`] and rounded up to a
+///   multiple of 64;
 /// - `"sha256"`: the number of 64-byte messages (at least 1);
 /// - `"mandelbrot"`: the image width (at least 1); the height is `width * 5 / 7` (at least 1),
 ///   which keeps pixels square for the 3.5 × 2.5 view, and `max_iter` is 512 (`seed` is unused; a batch renders one image as strips, see [`task_of`]);
 /// - `"dot-i8"`: the number of rows (at least 1); the number of columns is `size` rounded up
-///   to a multiple of 4 (at least 4).
+///   to a multiple of 4 (at least 4, at most [`dot_i8::MAX_COLS`]).
 /// - `"ntt-babybear"`: the number of rows `n` of a forward NTT (natural order in and out) of
 ///   [`ntt::DEFAULT_COLUMNS`] columns, rounded up to a power of two and clamped to
 ///   2^[`ntt::MIN_LOG_N`]..=2^[`ntt::MAX_LOG_N`];
@@ -249,7 +250,7 @@ pub const NAMES: &[&str] = &[
 pub fn by_name(name: &str, size: u32, seed: u64) -> Option<Box<dyn Workload>> {
     match name {
         "matmul" => {
-            let n = size.clamp(1, 1 << 16).div_ceil(64) * 64;
+            let n = size.clamp(1, matmul::MAX_N).div_ceil(64) * 64;
             Some(Box::new(Matmul { n, seed }))
         }
         "sha256" => Some(Box::new(Sha256Batch {
@@ -262,7 +263,7 @@ pub fn by_name(name: &str, size: u32, seed: u64) -> Option<Box<dyn Workload>> {
         }
         "dot-i8" => {
             let rows = size.max(1);
-            let cols = size.clamp(4, u32::MAX - 3).div_ceil(4) * 4;
+            let cols = size.clamp(4, dot_i8::MAX_COLS).div_ceil(4) * 4;
             Some(Box::new(DotI8Layer { rows, cols, seed }))
         }
         "ntt-babybear" => by_name_with_columns(name, size, ntt::DEFAULT_COLUMNS, seed),
