@@ -262,6 +262,9 @@ enum JobCmd {
         #[arg(long, env = "CAPACLOUD_BLOBS")]
         blobs: Option<String>,
     },
+    /// Make a paid job's outputs readable by anyone at its provider's (and verifiers')
+    /// endpoints; until then workers serve them to the job's renter only (signed requests).
+    Publish { id: u64 },
 }
 
 fn parse_binding_file(s: &str) -> Result<(u32, PathBuf), String> {
@@ -374,6 +377,7 @@ enum Output {
     Job { job: JobView, output_bytes: Option<usize>, out: Option<PathBuf>, png: Option<PathBuf> },
     Jobs { jobs: Vec<JobView> },
     Withdrawn { amount: u128, receipt: chain::Receipt },
+    Published { job_id: u64, published: usize },
 }
 
 impl Output {
@@ -439,6 +443,9 @@ impl Output {
                 }
             }
             Output::Jobs { jobs } => print_jobs(jobs),
+            Output::Published { job_id, published } => {
+                println!("job {job_id}: {published} outputs and task-root lists made public");
+            }
             Output::Withdrawn { amount, receipt } => {
                 println!("withdrawn  {amount} contract units ({} plancks)", amount / UNITS_PER_PLANCK);
                 print_receipt(receipt);
@@ -674,7 +681,7 @@ async fn run(cli: Cli) -> Result<Output> {
         Cmd::Params { .. }
             | Cmd::Offers { .. }
             | Cmd::Summary { .. }
-            | Cmd::Job { cmd: JobCmd::Status { .. } | JobCmd::List | JobCmd::Fetch { .. }, .. }
+            | Cmd::Job { cmd: JobCmd::Status { .. } | JobCmd::List, .. }
     );
     let signer = match keys::load(cli.suri.as_deref(), cli.key_file.as_deref()) {
         Err(KeyError::Missing) if read_only => keys::from_suri("//Alice").map_err(classify_key)?.pair,
@@ -810,6 +817,11 @@ async fn run(cli: Cli) -> Result<Output> {
                     let outputs = renter::fetch_outputs(&m, id, &j, fallback.as_ref()).await.map_err(classify_renter)?;
                     let bytes = save_outputs(&out, &outputs)?;
                     Ok(Output::Job { job: JobView::of(id, &j), output_bytes: Some(bytes), out: Some(out), png: None })
+                }
+                JobCmd::Publish { id } => {
+                    let j = m.job(id).await.map_err(classify)?.ok_or_else(|| bad(format!("no job {id}")))?;
+                    let published = renter::publish_outputs(&m, id, &j).await.map_err(classify_renter)?;
+                    Ok(Output::Published { job_id: id, published })
                 }
                 JobCmd::Submit { offer, max_price, check_rate_bps, compute_blocks, pay_if_unverified, blobs, png, out, timeout, .. } => {
                     let bundle = bundle.expect("built above");

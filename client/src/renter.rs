@@ -529,7 +529,8 @@ pub async fn follow(
 /// Fetches every task's output of a paid job, checked against the batch root revealed on
 /// chain: the task-root list first (it must hash to the batch root), then each output (its
 /// Merkle root must be the task's root). Tries the provider's endpoint (the URL in its
-/// offer), then each of the job's verifiers' endpoints, then `fallback`.
+/// offer), then each of the job's verifiers' endpoints, then `fallback`. Requests to the
+/// endpoints are signed by the market connection's key (the renter's).
 ///
 /// # Errors
 /// [`RenterError::NoResult`] for a job without a revealed root; the last fetch or check error.
@@ -540,9 +541,11 @@ pub async fn fetch_outputs(market: &Marketplace<'_>, job_id: u64, job: &Job, fal
     let mut stores: Vec<Box<dyn BlobStore>> = Vec::new();
     let mut owners: Vec<H160> = vec![job.provider];
     owners.extend(job.verifiers.iter().flatten().map(|v| v.account));
+    // Workers serve outputs only to the renter of a settled job: reads are signed.
+    let signer = blob::access::Signer::new(market.chain().keypair().clone());
     for owner in owners {
         if let Some(url) = endpoint_of(market, owner, job).await? {
-            stores.push(Box::new(blob::HttpStore::new(&url)?));
+            stores.push(Box::new(blob::HttpStore::new(&url)?.signed_by(signer.clone())));
         }
     }
     let mut last_err: Option<BlobError> = None;
@@ -574,6 +577,49 @@ pub async fn fetch_outputs(market: &Marketplace<'_>, job_id: u64, job: &Job, fal
         return Err(last_err.unwrap_or(BlobError::NotFound(format!("task {i}"))).into());
     }
     Ok(outputs)
+}
+
+/// Makes a paid job's outputs readable by anyone at the endpoints that hold them: its
+/// task-root list and every task's output on the provider's endpoint, and whatever of them
+/// each verifier's endpoint holds. Signed by the market connection's key (the renter's).
+/// Returns how many (endpoint, root) pairs were published.
+///
+/// # Errors
+/// [`RenterError::NoResult`] for a job without a revealed root; the provider's refusal or
+/// fetch error when not one root could be published anywhere.
+pub async fn publish_outputs(market: &Marketplace<'_>, job_id: u64, job: &Job) -> Result<usize, RenterError> {
+    if job.batch_root == [0; 32] {
+        return Err(RenterError::NoResult(job_id));
+    }
+    let signer = blob::access::Signer::new(market.chain().keypair().clone());
+    let mut owners: Vec<H160> = vec![job.provider];
+    owners.extend(job.verifiers.iter().flatten().map(|v| v.account));
+    let mut published = 0;
+    let mut last_err = None;
+    for owner in owners {
+        let Some(url) = endpoint_of(market, owner, job).await? else { continue };
+        let store = blob::HttpStore::new(&url)?.signed_by(signer.clone());
+        let roots = match blob::fetch_verified_batch(&store, &job.batch_root, Some(job.tasks)).await {
+            Ok(roots) => roots,
+            Err(e) => {
+                last_err = Some(e);
+                continue;
+            }
+        };
+        for root in std::iter::once(job.batch_root).chain(roots) {
+            match store.publish(&root).await {
+                Ok(()) => published += 1,
+                Err(e) => {
+                    tracing::debug!(job_id, root = %hex::encode(root), %e, "not published here");
+                    last_err = Some(e);
+                }
+            }
+        }
+    }
+    if published == 0 {
+        return Err(last_err.unwrap_or(BlobError::NotFound(format!("job {job_id}'s outputs"))).into());
+    }
+    Ok(published)
 }
 
 /// The `http(s)` endpoint in the offers of `account` (the job's offer first).

@@ -128,6 +128,12 @@ impl TestNode {
 
     /// Kills the node and starts it again on the same ports and database: every RPC
     /// connection drops, and the chain goes on from where it was.
+    /// Kills the node for good (what a crashed or unplugged node looks like to its clients).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn restart(&mut self) -> Result<(), String> {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -245,6 +251,7 @@ pub fn worker_config(offer_id: u64, price: u128, secret: u8, cheat: bool) -> cap
         isolate: None,
         max_job_bytes: 1 << 30,
         fetch_timeout: std::time::Duration::from_secs(20),
+        health_retry: capacloud_worker::provider::HEALTH_RETRY,
     }
 }
 
@@ -254,16 +261,17 @@ pub struct Endpoint {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-/// Serves `store` (and `metrics` at `/metrics`, as a worker does; without them, as
-/// `capacloud blobs serve` does) on a free port of 127.0.0.1.
-pub async fn endpoint(
-    store: capacloud_client::blob::LocalStore,
-    metrics: Option<std::sync::Arc<capacloud_worker::metrics::Metrics>>,
-) -> Endpoint {
+/// What a worker's endpoint serves beside its store: its metrics, and the gate that admits
+/// readers of its outputs.
+pub type WorkerSide = (std::sync::Arc<capacloud_worker::metrics::Metrics>, std::sync::Arc<dyn capacloud_client::blob::server::Gate>);
+
+/// Serves `store` (with metrics at `/metrics` and outputs to their readers, as a worker
+/// does; without them, as `capacloud blobs serve` does) on a free port of 127.0.0.1.
+pub async fn endpoint(store: capacloud_client::blob::LocalStore, worker: Option<WorkerSide>) -> Endpoint {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let url = format!("http://{}", listener.local_addr().expect("bound"));
-    let app = match metrics {
-        Some(m) => capacloud_worker::serve::router(store, m),
+    let app = match worker {
+        Some((m, gate)) => capacloud_worker::serve::router(store, m, gate),
         None => capacloud_client::blob::server::router(store, capacloud_client::blob::server::DEFAULT_MAX_BODY),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -87,6 +87,19 @@ async fn workers_and_renter_survive_a_node_restart() {
     assert_eq!(m.provider(ferdie.address()).await.unwrap().unwrap().stake, 2 * WND);
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);
+
+    // With the node gone for good, a worker still stops when asked: the pass stuck on the
+    // reconnecting connection gets its grace, then is abandoned.
+    node.stop();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ask = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let _ = stop_tx.send(true);
+        Instant::now()
+    };
+    let (asked, ()) = tokio::join!(ask, workers[0].run(stopped(stop_rx)));
+    let took = asked.elapsed();
+    assert!(took < capacloud_worker::provider::SHUTDOWN_GRACE + Duration::from_secs(5), "the worker took {took:?} to stop");
 }
 
 /// The task roots behind a settled job's batch root, from the shared blob store.

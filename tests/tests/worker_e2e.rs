@@ -15,8 +15,12 @@ use capacloud_executor::workloads::{Mandelbrot, Workload};
 use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, lavapipe_offer_at, next_epoch, provider_with_offer, worker_chain, worker_config, Endpoint, TestNode};
 use capacloud_worker::metrics::Metrics;
 use capacloud_worker::provider::Worker;
+use capacloud_worker::serve::ChainGate;
+use capacloud_client::blob::access::Signer;
+use capacloud_client::blob::server::Gate;
 use std::sync::Arc;
 use std::time::Duration;
+use subxt::utils::H160;
 use subxt_signer::sr25519::dev;
 
 const WND: Amount = UNITS_PER_WND;
@@ -30,11 +34,13 @@ struct Machine {
     endpoint: Endpoint,
 }
 
-async fn machine() -> Machine {
+async fn machine(url: &str, market: H160) -> Machine {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::new(dir.path().join("blobs")).unwrap();
     let metrics = Arc::new(Metrics::default());
-    let endpoint = endpoint(store.clone(), Some(metrics.clone())).await;
+    // The endpoint's reader checks use their own read connection, as the daemon's does.
+    let gate = ChainGate::new(worker_chain(url, dev::ferdie()).await, market, store.clone());
+    let endpoint = endpoint(store.clone(), Some((metrics.clone(), gate))).await;
     Machine { _dir: dir, store, metrics, endpoint }
 }
 
@@ -57,7 +63,7 @@ async fn workers_run_verify_and_catch_a_cheater() {
     let Some(node) = TestNode::start(test) else { return };
     let [alice, bob, charlie, dave, eve, _] = &dev_chains(&node.url()).await;
     let m = deploy_fast(alice, &art.code, 6, 10).await;
-    let machines = [machine().await, machine().await, machine().await];
+    let machines = [machine(&node.url(), m.address()).await, machine(&node.url(), m.address()).await, machine(&node.url(), m.address()).await];
     let mut offers = Vec::new();
     for (c, mach) in [bob, charlie, eve].into_iter().zip(&machines) {
         offers.push(provider_with_offer(&m, c, 20 * WND, &lavapipe_offer_at(PRICE, &mach.endpoint.url)).await);
@@ -125,7 +131,7 @@ async fn workers_run_verify_and_catch_a_cheater() {
         let _ = stop_tx.send(true);
         (honest, paid, batched, cheat)
     };
-    let (_, _, _, ((honest_id, honest), paid, (batch_id, batched), (_, cheat))) = tokio::join!(
+    let (_, _, _, ((honest_id, honest), paid, (batch_id, batched), (cheat_id, cheat))) = tokio::join!(
         workers[0].run(stopped(stop_rx.clone())),
         workers[1].run(stopped(stop_rx.clone())),
         workers[2].run(stopped(stop_rx.clone())),
@@ -147,8 +153,30 @@ async fn workers_run_verify_and_catch_a_cheater() {
     assert!(matches!(renter_store.get_output_unchecked(&expected_root).await, Err(BlobError::NotFound(_))));
     let outputs = renter::fetch_outputs(&md, honest_id, &honest, &renter_store).await.unwrap();
     assert_eq!(outputs, vec![reference.clone()]);
+    // Bob serves it only to the renter of the settled job: unsigned is 401, a stranger's
+    // signature 403, the renter's (Dave's) the chunk.
     let bob_endpoint = HttpStore::new(&machines[0].endpoint.url).unwrap();
+    let refused = |e: BlobError, status: &str| assert!(matches!(&e, BlobError::Http { reason, .. } if reason.starts_with(status)), "{e}");
+    refused(bob_endpoint.get_chunk(&expected_root, 1).await.unwrap_err(), "401");
+    refused(bob_endpoint.clone().signed_by(Signer::new(dev::eve())).get_chunk(&expected_root, 1).await.unwrap_err(), "403");
+    let as_dave = bob_endpoint.clone().signed_by(Signer::new(dev::dave()));
+    assert_eq!(as_dave.get_chunk(&expected_root, 1).await.unwrap(), reference[4096..8192]);
+    // Published by Dave, it is anyone's; Eve cannot publish what she may not read.
+    refused(HttpStore::new(&machines[0].endpoint.url).unwrap().signed_by(Signer::new(dev::eve())).publish(&expected_root).await.unwrap_err(), "403");
+    as_dave.publish(&expected_root).await.unwrap();
     assert_eq!(bob_endpoint.get_chunk(&expected_root, 1).await.unwrap(), reference[4096..8192]);
+    // The gate admits the renter of a settled job only: not for the job whose provider was
+    // slashed (Dave was refunded), and nobody else for the settled one.
+    let scratch = tempfile::tempdir().unwrap();
+    let notes = LocalStore::new(scratch.path()).unwrap();
+    let (settled_root, slashed_root) = ([0x51; 32], [0x52; 32]);
+    notes.note_job_sync(&settled_root, honest_id).unwrap();
+    notes.note_job_sync(&slashed_root, cheat_id).unwrap();
+    let gate = ChainGate::new(worker_chain(&node.url(), dev::ferdie()).await, m.address(), notes.clone());
+    assert!(gate.admit(&settled_root, &dave.address()).await);
+    assert!(!gate.admit(&settled_root, &eve.address()).await);
+    assert!(!gate.admit(&slashed_root, &dave.address()).await, "a refunded renter does not get the work");
+    assert!(notes.may_read_sync(&settled_root, Some(&dave.address().0)).unwrap(), "the admission is recorded");
     // Bob fetched the spec and inputs from the renter's server and cached them.
     assert!(String::from_utf8_lossy(&honest.input.uri).starts_with(&renter_server.url));
     let cached = machines[0].store.get(&honest.input.spec_hash).await.unwrap();

@@ -7,6 +7,7 @@
 //!   passes, the renter's `follow` moves the job on; the provider's penalty goes to the
 //!   treasury, the job is re-opened, and with nobody bidding the renter gets its escrow
 //!   back, exactly (it gains nothing from the provider's failure).
+//! - A worker whose GPU stops working withdraws its offer until it works again.
 
 use capacloud_client::blob::LocalStore;
 use capacloud_client::marketplace::*;
@@ -176,6 +177,108 @@ async fn dead_worker_job_is_refunded_and_the_penalty_goes_to_the_treasury() {
     assert_eq!(m.state().await.unwrap().totals.treasury, treasury_before + penalty);
     let b = m.provider(bob.address()).await.unwrap().unwrap();
     assert_eq!((b.reputation.timeouts, b.stake), (1, 20 * WND - penalty));
+    let (balance, total) = m.balance_check().await.unwrap();
+    assert_eq!(balance, total);
+}
+
+/// A worker whose GPU stops working (its kernel sandbox runs through a wrapper that fails
+/// while a flag file exists): its job's kernel fails, the health probe fails too, so the
+/// worker withdraws its offer and does not report the job (the fault is its GPU's, not the
+/// renter's). Once the GPU works again the probe passes, the offer is listed again, and the
+/// waiting job is computed, committed and settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_gpu_fails_withdraws_its_offer_until_it_works_again() {
+    let test = "a_worker_whose_gpu_fails_withdraws_its_offer_until_it_works_again";
+    let Some(art) = contract_artifacts(test) else { return };
+    let Some(gpu) = gpu_or_skip(test) else { return };
+    let Some(node) = TestNode::start(test) else { return };
+    let [alice, bob, _, dave, _, _] = &dev_chains(&node.url()).await;
+    let m = deploy_fast(alice, &art.code, 6, 12).await;
+    let bob_offer = provider_with_offer(&m, bob, 20 * WND, &lavapipe_offer(PRICE)).await;
+    next_epoch(&m).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = LocalStore::new(dir.path().join("blobs")).unwrap();
+    let journal = Journal::new(dir.path().join("jobs"));
+    let flag = dir.path().join("gpu-lost");
+    std::fs::write(&flag, b"").unwrap();
+    let wrapper = dir.path().join("kernel-child.sh");
+    let worker_bin = capacloud_tests::built_binary("capacloud-worker");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nif [ -e '{}' ]; then echo 'simulated: the GPU is gone' >&2; exit 1; fi\nexec '{}' \"$@\"\n", flag.display(), worker_bin.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cfg = worker_config(bob_offer, PRICE, 1, false);
+    cfg.isolate = Some(wrapper);
+    cfg.health_retry = Duration::from_secs(1);
+    let metrics = Arc::new(Metrics::default());
+    let w = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), cfg, metrics.clone());
+
+    let md = m.with(dave);
+    let unchecked = Terms { check_rate_bps: 0, ..terms(bob_offer, 20) };
+    let seed = [5u8; 32];
+    let job = submit(&md, &blobs, &journal, &matmul_job(), &unchecked, &seed).await;
+
+    // Accepted; the kernel fails, the probe fails: the offer is withdrawn.
+    let mut steps = Vec::new();
+    let start = Instant::now();
+    while m.offer(bob_offer).await.unwrap().unwrap().active {
+        assert!(start.elapsed() < Duration::from_secs(90), "the offer stayed listed: {steps:?}");
+        steps.extend(w.pass().await.unwrap().actions);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(steps.contains(&(job, "accepted")), "{steps:?}");
+    assert!(!w.healthy());
+    assert_eq!(metrics.gpu_healthy.get(), 0);
+    // More passes while the GPU is gone: the job waits, it is not reported unavailable.
+    for _ in 0..3 {
+        let r = w.pass().await.unwrap();
+        assert!(r.actions.is_empty(), "{:?}", r.actions);
+        assert!(r.errors.iter().all(|(_, e)| e.contains("health probe")), "{:?}", r.errors);
+    }
+    let core = m.job_core(job).await.unwrap().unwrap();
+    assert_eq!((core.state, core.reported), (JobState::Assigned, false));
+    assert!(metrics.failures.get_or_create(&capacloud_worker::metrics::ReasonLabel { reason: "gpu_unhealthy" }).get() > 0);
+
+    // The GPU works again: the probe passes and the same terms are listed again (a new
+    // offer id: the contract keeps a withdrawn offer withdrawn).
+    std::fs::remove_file(&flag).unwrap();
+    let start = Instant::now();
+    while !w.healthy() {
+        assert!(start.elapsed() < Duration::from_secs(60), "not listed again: {steps:?}");
+        steps.extend(w.pass().await.unwrap().actions);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(metrics.gpu_healthy.get(), 1);
+    let relisted = w.offer_id();
+    assert_ne!(relisted, bob_offer);
+    let (old, new) = (m.offer(bob_offer).await.unwrap().unwrap(), m.offer(relisted).await.unwrap().unwrap());
+    assert!(!old.active && new.active);
+    assert_eq!((new.provider, new.input.price_per_unit), (bob.address(), old.input.price_per_unit));
+    // The job that waited is computed if its window is still open, else the worker ends it
+    // at its own cost (its GPU failed); either way it was never reported as the renter's
+    // fault. A job hiring the listed offer again settles.
+    let seed2 = [6u8; 32];
+    let bundle2 = {
+        let (spec, inputs) = Matmul { n: 64, seed: 10 }.prepare().to_job();
+        JobBundle { spec, tasks: vec![inputs], library: None }
+    };
+    let job2 = submit(&md, &blobs, &journal, &bundle2, &Terms { offer_id: Some(relisted), ..unchecked.clone() }, &seed2).await;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let follow = async {
+        let j = renter::follow(&md, job2, &seed2, Duration::from_secs(120), |_| {}).await.unwrap();
+        let first = m.job_core(job).await.unwrap().unwrap();
+        let _ = stop_tx.send(true);
+        (j, first)
+    };
+    let ((j2, first), ()) = tokio::join!(follow, w.run(async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+    assert_eq!(j2.state, JobState::Settled);
+    assert!(!first.reported, "the job was never reported unavailable");
+    println!("the job that waited through the outage: {:?}; steps {steps:?}", first.state);
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);
 }

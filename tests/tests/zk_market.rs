@@ -10,6 +10,7 @@ use capacloud_executor::workloads::babybear::P;
 use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, lavapipe_offer_at, next_epoch, provider_with_offer, worker_chain, worker_config, TestNode};
 use capacloud_worker::metrics::Metrics;
 use capacloud_worker::provider::Worker;
+use capacloud_worker::serve::ChainGate;
 use std::sync::Arc;
 use subxt_signer::sr25519::dev;
 
@@ -59,7 +60,12 @@ async fn zk_kernels_settle_verified_through_the_cli() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let stores = [LocalStore::new(dirs[0].path()).unwrap(), LocalStore::new(dirs[1].path()).unwrap()];
     let metrics = [Arc::new(Metrics::default()), Arc::new(Metrics::default())];
-    let endpoints = [endpoint(stores[0].clone(), Some(metrics[0].clone())).await, endpoint(stores[1].clone(), Some(metrics[1].clone())).await];
+    let gates = [
+        ChainGate::new(worker_chain(&url, dev::ferdie()).await, m.address(), stores[0].clone()),
+        ChainGate::new(worker_chain(&url, dev::ferdie()).await, m.address(), stores[1].clone()),
+    ];
+    let [g0, g1] = gates;
+    let endpoints = [endpoint(stores[0].clone(), Some((metrics[0].clone(), g0))).await, endpoint(stores[1].clone(), Some((metrics[1].clone(), g1))).await];
     let mut offers = Vec::new();
     for (c, e) in [bob, charlie].into_iter().zip(&endpoints) {
         offers.push(provider_with_offer(&m, c, 20 * WND, &lavapipe_offer_at(PRICE, &e.url)).await);

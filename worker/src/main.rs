@@ -83,7 +83,11 @@ async fn run(s: Settings) -> Result<()> {
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(capacloud_client::blob::server::serve(
         listener,
-        capacloud_worker::serve::router(store.clone(), metrics.clone()),
+        capacloud_worker::serve::router(
+            store.clone(),
+            metrics.clone(),
+            capacloud_worker::serve::ChainGate::new(chain.clone(), address, store.clone()),
+        ),
         async {
             let _ = http_stopped.await;
         },
@@ -102,6 +106,7 @@ async fn run(s: Settings) -> Result<()> {
         isolate: if s.isolate { Some(std::env::current_exe().context("locating this executable for kernel isolation")?) } else { None },
         max_job_bytes: s.max_job_bytes,
         fetch_timeout: Duration::from_secs(s.fetch_secs),
+        health_retry: capacloud_worker::provider::HEALTH_RETRY,
     };
     let worker = Worker::new(chain.clone(), address, gpu, store, cfg, metrics);
     worker.run(shutdown_signal()).await;

@@ -39,6 +39,9 @@ pub struct Metrics {
     pub jobs_finished: Family<StateLabel, Counter>,
     /// WND withdrawn to the provider's account.
     pub withdrawn_wnd: Counter<f64, AtomicU64>,
+    /// 1 while the GPU passes its health probe (the offer is listed), 0 while it does not
+    /// (the offer is withdrawn).
+    pub gpu_healthy: Gauge,
 }
 
 impl Default for Metrics {
@@ -52,12 +55,15 @@ impl Default for Metrics {
             jobs: Family::default(),
             jobs_finished: Family::default(),
             withdrawn_wnd: Counter::default(),
+            gpu_healthy: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("steps", "Transactions sent, by step", m.steps.clone());
         registry.register("failures", "Failed steps and passes, by reason", m.failures.clone());
         registry.register("rpc_errors", "Chain RPC errors", m.rpc_errors.clone());
         registry.register("gpu_seconds", "Seconds of kernel execution on the GPU", m.gpu_seconds.clone());
+        registry.register("gpu_healthy", "1 while the GPU passes its health probe and the offer is listed", m.gpu_healthy.clone());
+        m.gpu_healthy.set(1);
         registry.register("jobs", "Live jobs tracked, by contract state", m.jobs.clone());
         registry.register("jobs_finished", "Jobs taken part in that ended, by final state", m.jobs_finished.clone());
         registry.register("withdrawn_wnd", "WND withdrawn to the provider's account", m.withdrawn_wnd.clone());

@@ -68,6 +68,8 @@ pub enum WorkerError {
     State { path: PathBuf, reason: String },
     #[error("job {job}: step timed out after {secs} s")]
     StepTimeout { job: u64, secs: u64 },
+    #[error("job {job}: the GPU fails its health probe; the job waits until it passes again")]
+    GpuUnhealthy { job: u64 },
 }
 
 impl WorkerError {
@@ -85,6 +87,7 @@ impl WorkerError {
             WorkerError::Exec { .. } | WorkerError::Join { .. } | WorkerError::Isolated { .. } => "exec",
             WorkerError::State { .. } => "state",
             WorkerError::StepTimeout { .. } => "step_timeout",
+            WorkerError::GpuUnhealthy { .. } => "gpu_unhealthy",
         }
     }
 
@@ -120,7 +123,15 @@ pub struct WorkerConfig {
     pub max_job_bytes: u64,
     /// Longest a single fetch may take.
     pub fetch_timeout: Duration,
+    /// Time between GPU health probes while the GPU fails them ([`HEALTH_RETRY`]).
+    pub health_retry: Duration,
 }
+
+/// Default time between health probes while the GPU is unhealthy.
+pub const HEALTH_RETRY: Duration = Duration::from_secs(30);
+
+/// Time a pass in flight gets to finish once shutdown is asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// A result the worker has computed for a job.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -275,6 +286,13 @@ pub struct Worker {
     running: Mutex<BTreeMap<(u64, Role), Running>>,
     /// Job inputs and specs read once.
     inputs: Mutex<BTreeMap<u64, JobInput>>,
+    /// The GPU's health: `None` while healthy, else when the last failed probe ran. While
+    /// unhealthy the worker accepts and bids on nothing and its offer is withdrawn.
+    unhealthy_since: Mutex<Option<Instant>>,
+    /// Whether this worker withdrew its offer for the GPU's health (and must list it again).
+    offer_withdrawn: std::sync::atomic::AtomicBool,
+    /// The offer it serves: `cfg.offer_id`, or the one it listed after a GPU outage.
+    offer_id: std::sync::atomic::AtomicU64,
 }
 
 impl Worker {
@@ -283,6 +301,7 @@ impl Worker {
     pub fn new(chain: Arc<Chain>, market: H160, gpu: Arc<Gpu>, store: LocalStore, cfg: WorkerConfig, metrics: Arc<Metrics>) -> Arc<Self> {
         let state = cfg.state_file.as_ref().map(|p| WorkerState::load(p)).unwrap_or_default();
         let loaded = cfg.state_file.as_ref().is_some_and(|p| p.exists());
+        let cfg_offer = cfg.offer_id;
         Arc::new(Self {
             me: chain.address(),
             chain,
@@ -297,6 +316,9 @@ impl Worker {
             gpu_slot: tokio::sync::Semaphore::new(1),
             running: Mutex::new(BTreeMap::new()),
             inputs: Mutex::new(BTreeMap::new()),
+            unhealthy_since: Mutex::new(None),
+            offer_withdrawn: std::sync::atomic::AtomicBool::new(false),
+            offer_id: std::sync::atomic::AtomicU64::new(cfg_offer),
         })
     }
 
@@ -311,29 +333,27 @@ impl Worker {
 
     /// Runs a pass whenever a marketplace event arrives, and at least every `poll`, until
     /// `shutdown` resolves. Step errors are logged, counted and retried on the next pass;
-    /// they never stop the loop.
+    /// they never stop the loop. A pass in flight at shutdown gets [`SHUTDOWN_GRACE`] to
+    /// finish (a node that is gone would otherwise hold it forever: the connection keeps
+    /// reconnecting); the state is saved on the way out.
     pub async fn run(self: &Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let (tx, mut events) = tokio::sync::mpsc::channel(256);
         let follower = tokio::spawn(crate::follow::follow_forever(self.chain.client().clone(), self.market, tx, self.metrics.clone()));
         loop {
-            match self.pass().await {
-                Ok(report) => {
-                    for (job, what) in &report.actions {
-                        tracing::info!(job_id = job, provider = ?self.me, action = what, "step");
+            let pass = self.pass();
+            tokio::pin!(pass);
+            let outcome = tokio::select! {
+                r = &mut pass => r,
+                _ = &mut shutdown => {
+                    match tokio::time::timeout(SHUTDOWN_GRACE, pass).await {
+                        Ok(r) => self.log_pass(r),
+                        Err(_) => tracing::warn!(provider = ?self.me, "shutdown: the pass in flight did not finish within {SHUTDOWN_GRACE:?}; abandoned"),
                     }
-                    for (job, err) in &report.errors {
-                        tracing::warn!(job_id = job, provider = ?self.me, %err, "step failed");
-                    }
-                    if report.withdrawn > 0 {
-                        tracing::info!(provider = ?self.me, amount = report.withdrawn, "withdrew earnings");
-                    }
+                    break;
                 }
-                Err(e) => {
-                    self.metrics.fail(e.reason());
-                    tracing::warn!(provider = ?self.me, %e, "pass failed");
-                }
-            }
+            };
+            self.log_pass(outcome);
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(self.cfg.poll) => {}
@@ -347,6 +367,29 @@ impl Worker {
         for (_, h) in std::mem::take(&mut *self.running.lock().unwrap()) {
             h.abort();
         }
+        if let Err(e) = self.persist() {
+            tracing::warn!(provider = ?self.me, %e, "saving the state at shutdown failed");
+        }
+    }
+
+    fn log_pass(&self, outcome: Result<PassReport, WorkerError>) {
+        match outcome {
+            Ok(report) => {
+                for (job, what) in &report.actions {
+                    tracing::info!(job_id = job, provider = ?self.me, action = what, "step");
+                }
+                for (job, err) in &report.errors {
+                    tracing::warn!(job_id = job, provider = ?self.me, %err, "step failed");
+                }
+                if report.withdrawn > 0 {
+                    tracing::info!(provider = ?self.me, amount = report.withdrawn, "withdrew earnings");
+                }
+            }
+            Err(e) => {
+                self.metrics.fail(e.reason());
+                tracing::warn!(provider = ?self.me, %e, "pass failed");
+            }
+        }
     }
 
     /// One pass over every live job, then the withdrawal check.
@@ -356,6 +399,7 @@ impl Worker {
     /// saved; per-job failures are in the report.
     pub async fn pass(self: &Arc<Self>) -> Result<PassReport, WorkerError> {
         let mut report = PassReport::default();
+        self.recheck_health().await;
         let market = self.market();
         let count = market.job_count().await.inspect_err(|e| self.count_rpc(e))?;
         let now = self.chain.finalized_number().await.inspect_err(|e| self.count_rpc(e))?;
@@ -492,7 +536,8 @@ impl Worker {
             None
         };
         match core.state {
-            JobState::AwaitingAccept if mine && core.offer_id == Some(self.cfg.offer_id) && !past(0) => {
+            JobState::AwaitingAccept | JobState::Open if !self.healthy() && !past(0) => Ok(None),
+            JobState::AwaitingAccept if mine && core.offer_id == Some(self.offer_id()) && !past(0) => {
                 if !self.take_check(id, core).await? {
                     return Ok(None);
                 }
@@ -508,7 +553,7 @@ impl Worker {
                 if !self.take_check(id, core).await? {
                     return Ok(None);
                 }
-                market.bid(id, self.cfg.offer_id, price).await?;
+                market.bid(id, self.offer_id(), price).await?;
                 Ok(Some("bid"))
             }
             JobState::Open if mine && past(0) => {
@@ -752,6 +797,125 @@ impl Worker {
         Ok(Some(c))
     }
 
+    /// Runs `spec` over every task's inputs, in the kernel sandbox unless configured
+    /// in-process; each task's output and commitment, in order.
+    async fn run_kernels(&self, id: u64, spec: &JobSpec, task_inputs: Vec<BTreeMap<u32, Vec<u8>>>) -> Result<Vec<(Vec<u8>, capacloud_executor::merkle::Commitment)>, WorkerError> {
+        match &self.cfg.isolate {
+            Some(exe) => crate::isolate::execute_tasks(exe, spec, &task_inputs, &self.cfg.limits, crate::isolate::STARTUP_GRACE)
+                .await
+                .map_err(|source| WorkerError::Isolated { job: id, source }),
+            None => {
+                let (gpu, limits, spec) = (self.gpu.clone(), self.cfg.limits.clone(), spec.clone());
+                tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::new();
+                    capacloud_executor::batch::execute_batch(&gpu, &spec, task_inputs, &limits, |_, e| {
+                        out.push((e.output, e.commitment));
+                        Ok(())
+                    })
+                    .map(|_| out)
+                })
+                .await
+                .map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })?
+                .map_err(|source| WorkerError::Exec { job: id, source })
+            }
+        }
+    }
+
+    /// The offer this worker serves (a new one after its GPU recovered from an outage).
+    pub fn offer_id(&self) -> u64 {
+        self.offer_id.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether the GPU passed its last health probe.
+    pub fn healthy(&self) -> bool {
+        self.unhealthy_since.lock().unwrap().is_none()
+    }
+
+    /// Runs a known kernel (a small SHA-256 batch) the way jobs run (sandboxed unless
+    /// in-process) and compares it with its CPU reference: whether the GPU works.
+    pub async fn probe_health(&self) -> bool {
+        use capacloud_executor::workloads::{Sha256Batch, Workload};
+        let probe = Sha256Batch { messages: 64, seed: 0x004e_a17b };
+        let prepared = probe.prepare();
+        let expected = probe.cpu_reference(&prepared);
+        let (spec, inputs) = prepared.to_job();
+        let _slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
+        match self.run_kernels(u64::MAX, &spec, vec![inputs]).await {
+            Ok(out) if out.len() == 1 && out[0].0 == expected => true,
+            Ok(_) => {
+                tracing::error!(provider = ?self.me, "GPU health probe: wrong output");
+                false
+            }
+            Err(e) => {
+                tracing::error!(provider = ?self.me, %e, "GPU health probe failed");
+                false
+            }
+        }
+    }
+
+    /// The GPU failed its probe: stop accepting and bidding, and withdraw the offer so
+    /// renters do not hire a worker that cannot compute (its jobs would time out at its
+    /// cost). Probed again every `health_retry` by [`Worker::recheck_health`].
+    async fn mark_unhealthy(&self) {
+        let first = self.unhealthy_since.lock().unwrap().replace(Instant::now()).is_none();
+        self.metrics.gpu_healthy.set(0);
+        if first {
+            tracing::error!(provider = ?self.me, offer = self.offer_id(), "GPU unhealthy: withdrawing the offer until it passes its probe again");
+            if let Err(e) = self.market().remove_offer(self.offer_id()).await {
+                tracing::warn!(%e, "withdrawing the offer failed; retried with the next probe");
+                self.offer_withdrawn.store(false, std::sync::atomic::Ordering::SeqCst);
+            } else {
+                self.offer_withdrawn.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// While unhealthy, probes again every `health_retry`; once the GPU passes, lists the
+    /// offer's terms again (under a new id: the contract keeps a withdrawn offer withdrawn)
+    /// and takes jobs again.
+    async fn recheck_health(&self) {
+        let due = matches!(*self.unhealthy_since.lock().unwrap(), Some(t) if t.elapsed() >= self.cfg.health_retry);
+        if !due {
+            return;
+        }
+        if !self.probe_health().await {
+            *self.unhealthy_since.lock().unwrap() = Some(Instant::now());
+            if !self.offer_withdrawn.load(std::sync::atomic::Ordering::SeqCst) && self.market().remove_offer(self.offer_id()).await.is_ok() {
+                self.offer_withdrawn.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            return;
+        }
+        // A withdrawn offer stays withdrawn on chain: the same terms are listed as a new offer.
+        let market = self.market();
+        let old = self.offer_id();
+        let relisted = match market.offer(old).await {
+            Ok(Some(o)) if o.active => Ok(old),
+            Ok(Some(o)) => market.list_offer(None, &o.input).await.map(|(id, _)| id),
+            Ok(None) => Ok(old),
+            Err(e) => Err(e),
+        };
+        match relisted {
+            Ok(id) => {
+                self.offer_id.store(id, std::sync::atomic::Ordering::SeqCst);
+                *self.unhealthy_since.lock().unwrap() = None;
+                self.offer_withdrawn.store(false, std::sync::atomic::Ordering::SeqCst);
+                self.metrics.gpu_healthy.set(1);
+                tracing::info!(provider = ?self.me, offer = id, withdrawn = old, "GPU healthy again: offer listed");
+            }
+            Err(e) => tracing::warn!(%e, "re-listing the offer failed; retried with the next probe"),
+        }
+    }
+
+    /// Notes that job `id` produced `root`, so its renter can read it once the job settles
+    /// ([`crate::serve::ChainGate`]).
+    async fn note_job(&self, root: &Hash32, id: u64) -> Result<(), WorkerError> {
+        let (store, root) = (self.store.clone(), *root);
+        tokio::task::spawn_blocking(move || store.note_job_sync(&root, id))
+            .await
+            .map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })??;
+        Ok(())
+    }
+
     /// Computes the job's tasks for `role`: every task as provider, the sampled ones as
     /// verifier. Outputs go to the store (and, as provider, the task-root list under the
     /// batch root), so renters and verifiers can fetch them.
@@ -776,37 +940,37 @@ impl Worker {
         for &t in &tasks {
             task_inputs.push(self.fetch_task(id, &spec, &manifest, t as usize).await?);
         }
-        let _slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
+        if !self.healthy() {
+            return Err(WorkerError::GpuUnhealthy { job: id });
+        }
+        let slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
         let started = Instant::now();
-        let results = match &self.cfg.isolate {
-            Some(exe) => crate::isolate::execute_tasks(exe, &spec, &task_inputs, &self.cfg.limits, crate::isolate::STARTUP_GRACE)
-                .await
-                .map_err(|source| WorkerError::Isolated { job: id, source })?,
-            None => {
-                let (gpu, limits, spec) = (self.gpu.clone(), self.cfg.limits.clone(), spec.clone());
-                tokio::task::spawn_blocking(move || {
-                    let mut out = Vec::new();
-                    capacloud_executor::batch::execute_batch(&gpu, &spec, task_inputs, &limits, |_, e| {
-                        out.push((e.output, e.commitment));
-                        Ok(())
-                    })
-                    .map(|_| out)
-                })
-                .await
-                .map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })?
-                .map_err(|source| WorkerError::Exec { job: id, source })?
+        let results = self.run_kernels(id, &spec, task_inputs).await;
+        drop(slot);
+        let results = match results {
+            Ok(r) => r,
+            Err(e) => {
+                // The job's kernel failed: the job's fault, or the GPU's? A known kernel says.
+                // A GPU fault is not the job's: the job waits (it is not reported).
+                if !self.probe_health().await {
+                    self.mark_unhealthy().await;
+                    return Err(WorkerError::GpuUnhealthy { job: id });
+                }
+                return Err(e);
             }
         };
         self.metrics.gpu_seconds.inc_by(started.elapsed().as_secs_f64());
         let mut roots = Vec::with_capacity(results.len());
         for (output, commitment) in &results {
             self.store.put_output(&commitment.root, output).await?;
+            self.note_job(&commitment.root, id).await?;
             roots.push(commitment.root);
         }
         tracing::info!(job_id = id, ?role, tasks = tasks.len(), secs = started.elapsed().as_secs_f64(), isolated = self.cfg.isolate.is_some(), "computed");
         Ok(match role {
             Role::Provider => {
                 let batch_root = self.store.put_batch(&roots).await?;
+                self.note_job(&batch_root, id).await?;
                 Computed { roots, batch_root, answer: [0; 32], salt, round }
             }
             Role::Verifier(_) => {

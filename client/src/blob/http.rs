@@ -1,5 +1,6 @@
 //! [`HttpStore`]: the [`BlobStore`] of another machine, reached through its [`super::server`].
 
+use super::access::{Action, Signer};
 use super::{output_root, sha256, BlobError, BlobStore, ChunkProof};
 use std::time::Duration;
 
@@ -40,7 +41,16 @@ async fn status_err(url: &str, mut resp: reqwest::Response) -> BlobError {
 /// body [`BlobError::TooLarge`] (read no further), another failure status its status and at
 /// most [`MAX_ERROR_BODY`] bytes of its body.
 pub(crate) async fn get(client: &reqwest::Client, url: &str, max: u64) -> Result<Vec<u8>, BlobError> {
-    let mut resp = client.get(url).send().await.map_err(|e| http_err(url, e))?;
+    get_with(client, url, max, None).await
+}
+
+/// [`get`] with an `Authorization` header ([`super::access`]).
+async fn get_with(client: &reqwest::Client, url: &str, max: u64, auth: Option<String>) -> Result<Vec<u8>, BlobError> {
+    let mut req = client.get(url);
+    if let Some(auth) = auth {
+        req = req.header(reqwest::header::AUTHORIZATION, auth);
+    }
+    let mut resp = req.send().await.map_err(|e| http_err(url, e))?;
     match resp.status() {
         reqwest::StatusCode::NOT_FOUND => return Err(BlobError::NotFound(url.into())),
         s if s.is_success() => {}
@@ -79,6 +89,8 @@ const MAX_PROOF_BYTES: u64 = 64 << 10;
 pub struct HttpStore {
     base: String,
     client: reqwest::Client,
+    /// Signs output, chunk and task-root reads (a worker serves those to their readers only).
+    signer: Option<Signer>,
 }
 
 impl HttpStore {
@@ -89,14 +101,41 @@ impl HttpStore {
     pub fn new(base: &str) -> Result<Self, BlobError> {
         let base = base.trim_end_matches('/').to_string();
         match reqwest::Url::parse(&base) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Self { base, client: client() }),
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Self { base, client: client(), signer: None }),
             _ => Err(BlobError::BadUri(base)),
         }
+    }
+
+    /// The same store, its output, chunk and task-root reads signed by `signer` (a worker
+    /// serves those only to their readers, [`super::access`]).
+    pub fn signed_by(mut self, signer: Signer) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// The store's base URL.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    fn auth(&self, action: Action, root: &[u8; 32]) -> Option<String> {
+        self.signer.as_ref().map(|s| s.header(action, root))
+    }
+
+    /// Makes what is stored under `root` (an output or a task-root list) readable by anyone
+    /// on a worker's endpoint; the signer must be one of its readers.
+    ///
+    /// # Errors
+    /// [`BlobError::Unauthorized`] without a signer; the server's refusal (401, 403) or
+    /// transport errors as [`BlobError::Http`].
+    pub async fn publish(&self, root: &[u8; 32]) -> Result<(), BlobError> {
+        let auth = self.auth(Action::Publish, root).ok_or_else(|| BlobError::Unauthorized("publishing needs a signer".into()))?;
+        let url = format!("{}/public/{}", self.base, hex::encode(root));
+        let resp = self.client.post(&url).header(reqwest::header::AUTHORIZATION, auth).send().await.map_err(|e| http_err(&url, e))?;
+        if !resp.status().is_success() {
+            return Err(status_err(&url, resp).await);
+        }
+        Ok(())
     }
 
     async fn put_to(&self, url: String, data: &[u8]) -> Result<(), BlobError> {
@@ -113,7 +152,7 @@ impl HttpStore {
     /// Fetch errors; [`BlobError::BadProof`] when the proof does not lead to `root`.
     pub async fn get_chunk(&self, root: &[u8; 32], index: u64) -> Result<Vec<u8>, BlobError> {
         let url = format!("{}/outputs/{}/chunks/{index}", self.base, hex::encode(root));
-        let body = get(&self.client, &url, MAX_PROOF_BYTES).await?;
+        let body = get_with(&self.client, &url, MAX_PROOF_BYTES, self.auth(Action::Read, root)).await?;
         let proof: ChunkProof = serde_json::from_slice(&body).map_err(|e| http_err(&url, format!("not a chunk proof: {e}")))?;
         if proof.leaf_index != index {
             return Err(BlobError::BadProof { root: hex::encode(root), index, reason: format!("proof is for chunk {}", proof.leaf_index) });
@@ -140,7 +179,7 @@ impl BlobStore for HttpStore {
     }
 
     async fn get_output_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
-        get(&self.client, &format!("{}/outputs/{}", self.base, hex::encode(root)), u64::MAX).await
+        get_with(&self.client, &format!("{}/outputs/{}", self.base, hex::encode(root)), u64::MAX, self.auth(Action::Read, root)).await
     }
 
     async fn put_batch(&self, roots: &[[u8; 32]]) -> Result<[u8; 32], BlobError> {
@@ -152,7 +191,7 @@ impl BlobStore for HttpStore {
 
     async fn get_batch_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
         // A task-root list is 32 bytes a task (at most 4,096 tasks) and a length prefix.
-        get(&self.client, &format!("{}/batches/{}", self.base, hex::encode(root)), 4096 * 32 + 8).await
+        get_with(&self.client, &format!("{}/batches/{}", self.base, hex::encode(root)), 4096 * 32 + 8, self.auth(Action::Read, root)).await
     }
 
     fn locator(&self, h: &[u8; 32]) -> String {

@@ -8,9 +8,12 @@
 //! - A batch's task-root list is stored under the batch root it hashes to
 //!   ([`BlobStore::put_batch`], [`fetch_verified_batch`]), so a renter that knows only the
 //!   batch root from the chain finds, and checks, every task's output root.
+//! - [`access`]: who may read a worker's outputs (the renters of settled jobs, signed
+//!   requests; or anyone once made public).
 //! - [`Resolver`] fetches a blob named by a URI: `sha256:<hex>` from the local store,
 //!   `http(s)://…/blobs/<hex>` from wherever it points, always checked, then cached locally.
 
+pub mod access;
 pub(crate) mod http;
 pub mod server;
 
@@ -37,7 +40,14 @@ pub enum BlobError {
     TooLarge { url: String, limit: u64 },
     #[error("chunk {index} of output {root}: {reason}")]
     BadProof { root: String, index: u64, reason: String },
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
 }
+
+/// Jobs a store remembers per output root ([`LocalStore::note_job_sync`]).
+pub const MAX_JOBS_PER_ROOT: usize = 16;
 
 /// sha256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -277,6 +287,90 @@ impl LocalStore {
             std::fs::File::open(&self.dir)?.sync_all()?;
         }
         Ok(())
+    }
+
+    /// Writes `name` whether or not it exists, as [`LocalStore::write_atomically`] does.
+    fn replace_atomically(&self, name: &str, data: &[u8]) -> Result<(), BlobError> {
+        use std::io::Write;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.write_all(data)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(self.dir.join(name)).map_err(|e| BlobError::Io(e.error))?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
+
+    /// Lets `reader` (a contract address) read the output, chunks or task-root list under
+    /// `root` from this store's server ([`access`]); a reader already granted is kept once.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn grant_sync(&self, root: &[u8; 32], reader: &[u8; 20]) -> Result<(), BlobError> {
+        let name = format!("readers-{}", hex::encode(root));
+        let mut readers = match std::fs::read(self.dir.join(&name)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        readers.truncate(readers.len() / 20 * 20);
+        if readers.chunks_exact(20).any(|r| r == reader) {
+            return Ok(());
+        }
+        readers.extend_from_slice(reader);
+        self.replace_atomically(&name, &readers)
+    }
+
+    /// Records that job `job` produced what is stored under `root` (a worker's note, read by
+    /// its [`server::Gate`]); the newest [`MAX_JOBS_PER_ROOT`] jobs are kept.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn note_job_sync(&self, root: &[u8; 32], job: u64) -> Result<(), BlobError> {
+        let mut jobs = self.jobs_of_sync(root)?;
+        if jobs.contains(&job) {
+            return Ok(());
+        }
+        jobs.push(job);
+        let keep = &jobs[jobs.len().saturating_sub(MAX_JOBS_PER_ROOT)..];
+        let bytes: Vec<u8> = keep.iter().flat_map(|j| j.to_le_bytes()).collect();
+        self.replace_atomically(&format!("jobs-{}", hex::encode(root)), &bytes)
+    }
+
+    /// The jobs recorded by [`LocalStore::note_job_sync`] for `root`, oldest first.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn jobs_of_sync(&self, root: &[u8; 32]) -> Result<Vec<u64>, BlobError> {
+        match std::fs::read(self.dir.join(format!("jobs-{}", hex::encode(root)))) {
+            Ok(b) => Ok(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lets anyone read what is under `root` ([`access`]).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn publish_sync(&self, root: &[u8; 32]) -> Result<(), BlobError> {
+        self.write_atomically(&format!("public-{}", hex::encode(root)), b"")
+    }
+
+    /// Whether `reader` (`None`: an unsigned request) may read what is under `root`: it was
+    /// made public, or `reader` was granted it.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn may_read_sync(&self, root: &[u8; 32], reader: Option<&[u8; 20]>) -> Result<bool, BlobError> {
+        if self.dir.join(format!("public-{}", hex::encode(root))).exists() {
+            return Ok(true);
+        }
+        let Some(reader) = reader else { return Ok(false) };
+        match std::fs::read(self.dir.join(format!("readers-{}", hex::encode(root)))) {
+            Ok(b) => Ok(b.chunks_exact(20).any(|r| r == reader)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Removes `name` (absent is fine): what a caller does with a copy that failed its check

@@ -10,33 +10,52 @@
 //! | `GET  /outputs/<root hex>/chunks/<i>`   | chunk `i` with its inclusion proof (JSON [`ChunkProof`]) |
 //! | `GET  /batches/<batch root hex>`        | a batch's task output roots (SCALE `Vec<[u8; 32]>`) |
 //! | `PUT  /batches/<batch root hex>`        | store one; refused (400) unless it hashes to the batch root |
+//! | `POST /public/<root hex>`               | (worker) make an output or task-root list readable by anyone; signed by a reader |
 //! | `GET  /healthz`                         | `ok`                                           |
 //!
 //! Everything is content-addressed, so an upload cannot overwrite or poison anything; the
 //! body size limit bounds what one request may store. A worker's endpoint is
 //! [`read_only_router`]: its own outputs are written to its store directly, so the PUT routes
-//! (which anyone could fill a disk through) are not there at all (405). Every request holds
-//! one of [`MAX_CONCURRENT`] slots (503 when none is free) and has [`REQUEST_TIMEOUT`] to
-//! produce its response, upload included (408).
+//! (which anyone could fill a disk through) are not there at all (405), and its outputs,
+//! chunks and task-root lists are served only to their readers ([`super::access`]: a signed
+//! request from an account granted the root, or admitted by the endpoint's [`Gate`] — for a
+//! worker, the renter of a settled job that produced it), or to anyone once a reader has
+//! made them public: 401 without a valid signature, 403 for an account that is not a reader.
+//!
+//! Limits: every request holds one of [`MAX_CONCURRENT`] slots until its response body has
+//! been sent (503 at once when none is free) and has [`REQUEST_TIMEOUT`] for all of it,
+//! upload and response body included (408, or the connection cut mid-body); a connection
+//! must send its request headers within [`HEADER_TIMEOUT`]; at most [`MAX_CONNECTIONS`]
+//! connections are open at once (more are closed on accept).
 
+use super::access::{self, Action};
 use super::{output_root, sha256, BlobError, ChunkProof, LocalStore};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use futures::StreamExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use subxt::utils::H160;
 
 /// Default largest upload: 256 MiB.
 pub const DEFAULT_MAX_BODY: usize = 256 << 20;
 /// Requests served at once; one more is answered 503 at once rather than queued.
 pub const MAX_CONCURRENT: usize = 64;
-/// Time a request has from its headers to its response (the body of an upload included).
+/// Time a request has from its headers to the end of its response body (the body of an
+/// upload included).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time a connection has to send a request's headers (slowloris).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections open at once, idle keep-alive ones included; one more is closed on accept.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Time [`serve`] gives the connections still open to finish after shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 impl IntoResponse for BlobError {
     fn into_response(self) -> Response {
@@ -44,6 +63,8 @@ impl IntoResponse for BlobError {
             BlobError::NotFound(_) => StatusCode::NOT_FOUND,
             BlobError::HashMismatch { .. } | BlobError::BadUri(_) | BlobError::BadProof { .. } => StatusCode::BAD_REQUEST,
             BlobError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BlobError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            BlobError::Forbidden(_) => StatusCode::FORBIDDEN,
             BlobError::Io(_) | BlobError::Http { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, self.to_string()).into_response()
@@ -146,17 +167,93 @@ pub fn router(store: LocalStore, max_body: usize) -> Router {
     )
 }
 
-/// The GET routes above only (what a worker serves: its outputs, chunk proofs, batches and
-/// cached blobs); a PUT is 405.
-pub fn read_only_router(store: LocalStore) -> Router {
+/// Decides whether a signed account that was not granted a root may read it now. A worker
+/// asks the chain whether the account is the renter of a settled job that produced the root
+/// (and grants it, so the chain is asked once).
+#[async_trait::async_trait]
+pub trait Gate: Send + Sync {
+    /// Whether `reader` may read what is stored under `root`.
+    async fn admit(&self, root: &[u8; 32], reader: &H160) -> bool;
+}
+
+/// Admits no one beyond the granted readers.
+pub struct GrantsOnly;
+
+#[async_trait::async_trait]
+impl Gate for GrantsOnly {
+    async fn admit(&self, _: &[u8; 32], _: &H160) -> bool {
+        false
+    }
+}
+
+/// A store whose outputs are served to their readers only.
+#[derive(Clone)]
+struct Gated {
+    store: LocalStore,
+    gate: Arc<dyn Gate>,
+}
+
+impl FromRef<Gated> for LocalStore {
+    fn from_ref(g: &Gated) -> LocalStore {
+        g.store.clone()
+    }
+}
+
+/// Lets the request `action` `root` ([`super::access`]): reading something public needs no
+/// signature; otherwise the signer must be a granted reader or be admitted by the gate.
+async fn authorize(g: &Gated, root: &[u8; 32], headers: &HeaderMap, action: Action) -> Result<(), BlobError> {
+    let r = *root;
+    if action == Action::Read {
+        let store = g.store.clone();
+        if super::blocking(move || store.may_read_sync(&r, None)).await? {
+            return Ok(());
+        }
+    }
+    let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let who = access::verify(header, action, root)?;
+    let (store, w) = (g.store.clone(), who.0);
+    if super::blocking(move || store.may_read_sync(&r, Some(&w))).await? || g.gate.admit(root, &who).await {
+        return Ok(());
+    }
+    Err(BlobError::Forbidden(format!("{who:?} is not a reader of {}", hex::encode(root))))
+}
+
+async fn get_output_gated(State(g): State<Gated>, Path(root): Path<String>, headers: HeaderMap) -> Result<Response, BlobError> {
+    authorize(&g, &hash_of(&root)?, &headers, Action::Read).await?;
+    get_output(State(g.store), Path(root)).await
+}
+
+async fn get_chunk_gated(State(g): State<Gated>, Path((root, index)): Path<(String, u64)>, headers: HeaderMap) -> Result<Json<ChunkProof>, BlobError> {
+    authorize(&g, &hash_of(&root)?, &headers, Action::Read).await?;
+    get_chunk(State(g.store), Path((root, index))).await
+}
+
+async fn get_batch_gated(State(g): State<Gated>, Path(root): Path<String>, headers: HeaderMap) -> Result<Vec<u8>, BlobError> {
+    authorize(&g, &hash_of(&root)?, &headers, Action::Read).await?;
+    get_batch(State(g.store), Path(root)).await
+}
+
+async fn publish(State(g): State<Gated>, Path(root): Path<String>, headers: HeaderMap) -> Result<StatusCode, BlobError> {
+    let root = hash_of(&root)?;
+    authorize(&g, &root, &headers, Action::Publish).await?;
+    let store = g.store.clone();
+    super::blocking(move || store.publish_sync(&root)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a worker serves: the GET routes above, its outputs, chunk proofs and task-root
+/// lists to their readers only (see the module documentation; `gate` admits readers not yet
+/// granted), its cached blobs to anyone, and `POST /public/<root>`. A PUT is 405.
+pub fn read_only_router(store: LocalStore, gate: Arc<dyn Gate>) -> Router {
     guarded(
         Router::new()
             .route("/blobs/{hash}", get(get_blob))
-            .route("/outputs/{root}", get(get_output))
-            .route("/outputs/{root}/chunks/{index}", get(get_chunk))
-            .route("/batches/{root}", get(get_batch))
+            .route("/outputs/{root}", get(get_output_gated))
+            .route("/outputs/{root}/chunks/{index}", get(get_chunk_gated))
+            .route("/batches/{root}", get(get_batch_gated))
+            .route("/public/{root}", post(publish))
             .route("/healthz", get(|| async { "ok" }))
-            .with_state(store),
+            .with_state(Gated { store, gate }),
     )
 }
 
@@ -170,23 +267,99 @@ fn limited(app: Router, slots: Arc<tokio::sync::Semaphore>, timeout: Duration) -
     app.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
         let slots = slots.clone();
         async move {
-            let Ok(_slot) = slots.try_acquire_owned() else {
+            let Ok(slot) = slots.try_acquire_owned() else {
                 return (StatusCode::SERVICE_UNAVAILABLE, "busy: too many requests in flight").into_response();
             };
-            match tokio::time::timeout(timeout, next.run(req)).await {
-                Ok(resp) => resp,
+            let deadline = tokio::time::Instant::now() + timeout;
+            match tokio::time::timeout_at(deadline, next.run(req)).await {
+                Ok(resp) => holding_until_sent(resp, slot, deadline),
                 Err(_) => (StatusCode::REQUEST_TIMEOUT, "request took too long").into_response(),
             }
         }
     }))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight.
+/// `resp` whose body keeps `slot` until the body has been sent (or dropped: the client went
+/// away) and is cut at `deadline`, so a slow reader of a streamed output holds a slot, and
+/// not for longer than the request's time.
+fn holding_until_sent(resp: Response, slot: tokio::sync::OwnedSemaphorePermit, deadline: tokio::time::Instant) -> Response {
+    use axum::body::HttpBody;
+    let (mut parts, body) = resp.into_parts();
+    if let Some(len) = body.size_hint().exact() {
+        parts.headers.entry(axum::http::header::CONTENT_LENGTH).or_insert(len.into());
+    }
+    let pieces = futures::stream::unfold((body.into_data_stream(), Some(slot)), move |(mut body, slot)| async move {
+        let slot = slot?;
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(Some(piece)) => Some((piece, (body, Some(slot)))),
+            Ok(None) => None,
+            Err(_) => Some((Err(axum::Error::new("response body took too long; cut")), (body, None))),
+        }
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(pieces))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then gives the connections still
+/// open [`SHUTDOWN_GRACE`] to finish. HTTP/1.1 with a [`HEADER_TIMEOUT`] per request's headers
+/// and at most [`MAX_CONNECTIONS`] connections.
 ///
 /// # Errors
-/// The listener failing.
+/// The listener failing other than by running out of file descriptors or a connection
+/// reset before it was accepted (those are logged and accepting goes on).
 pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    serve_with(listener, app, shutdown, HEADER_TIMEOUT, MAX_CONNECTIONS).await
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    header_timeout: Duration,
+    max_connections: usize,
+) -> std::io::Result<()> {
+    let connections = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(%e, "accept failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::debug!("connection limit reached; closing a new connection");
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+        let connection = graceful.watch(builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after the shutdown grace; dropping them");
+    }
+    Ok(())
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    // Out of file descriptors passes as connections close.
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
+        || e.raw_os_error().is_some_and(|c| c == libc::EMFILE || c == libc::ENFILE)
 }
 
 #[cfg(test)]
@@ -281,7 +454,7 @@ mod tests {
         let h = local.put_sync(b"cached input").unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, read_only_router(local), std::future::pending()));
+        tokio::spawn(serve(listener, read_only_router(local, Arc::new(GrantsOnly)), std::future::pending()));
         let store = HttpStore::new(&url).unwrap();
         assert_eq!(store.get(&h).await.unwrap(), b"cached input");
         let http = reqwest::Client::new();
@@ -355,5 +528,133 @@ mod tests {
         let too_big = put(format!("{}/blobs/{}", store.base(), hex::encode(sha256(&big))), big).await.unwrap();
         assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was stored");
+    }
+
+    /// Admits one account for one root, as a worker's chain check would for the renter of a
+    /// settled job.
+    struct Admit([u8; 32], H160);
+
+    #[async_trait::async_trait]
+    impl Gate for Admit {
+        async fn admit(&self, root: &[u8; 32], reader: &H160) -> bool {
+            root == &self.0 && reader == &self.1
+        }
+    }
+
+    #[tokio::test]
+    async fn outputs_are_served_to_their_readers_only() {
+        use subxt_signer::sr25519::dev;
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStore::new(dir.path()).unwrap();
+        let out: Vec<u8> = (0..9_000u32).map(|i| (i % 251) as u8).collect();
+        let root = output_root(&out);
+        local.put_output_sync(&root, &out).unwrap();
+        let batch = local.put_batch_sync(&[root]).unwrap();
+        let alice = crate::chain::revive::h160_of(&dev::alice().public_key().into());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, read_only_router(local.clone(), Arc::new(Admit(root, alice))), std::future::pending()));
+        let anonymous = HttpStore::new(&url).unwrap();
+        let as_alice = anonymous.clone().signed_by(access::Signer::new(dev::alice()));
+        let as_bob = anonymous.clone().signed_by(access::Signer::new(dev::bob()));
+        let status = |e: BlobError| match e {
+            BlobError::Http { reason, .. } => reason[..3].to_string(),
+            other => panic!("{other}"),
+        };
+        assert_eq!(status(anonymous.get_output_unchecked(&root).await.unwrap_err()), "401");
+        assert_eq!(status(anonymous.get_chunk(&root, 0).await.unwrap_err()), "401");
+        assert_eq!(status(as_bob.get_output_unchecked(&root).await.unwrap_err()), "403");
+        assert_eq!(status(as_bob.get_chunk(&root, 0).await.unwrap_err()), "403");
+        // A signature made for another root or too long ago does not open this one.
+        let http = reqwest::Client::new();
+        let get_as = |auth: String| http.get(format!("{url}/outputs/{}", hex::encode(root))).header("authorization", auth).send();
+        let signer = access::Signer::new(dev::alice());
+        assert_eq!(get_as(signer.header(access::Action::Read, &[9; 32])).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        let stale = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - access::MAX_SKEW - 5;
+        assert_eq!(get_as(signer.header_at(access::Action::Read, &root, stale)).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(get_as(signer.header(access::Action::Publish, &root)).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        // The admitted reader gets the output and its chunks.
+        assert_eq!(fetch_verified_output(&as_alice, &root).await.unwrap(), out);
+        assert_eq!(as_alice.get_chunk(&root, 2).await.unwrap(), out[8192..]);
+        // The gate admits Alice for the output's root, not for the batch list (a worker notes
+        // both); grants are per root.
+        assert_eq!(status(as_alice.get_batch_unchecked(&batch).await.unwrap_err()), "403");
+        local.grant_sync(&batch, &alice.0).unwrap();
+        local.grant_sync(&batch, &alice.0).unwrap();
+        assert_eq!(std::fs::read(dir.path().join(format!("readers-{}", hex::encode(batch)))).unwrap().len(), 20, "granted once");
+        assert_eq!(super::super::fetch_verified_batch(&as_alice, &batch, Some(1)).await.unwrap(), vec![root]);
+        // Only a reader may publish; then anyone reads, unsigned.
+        assert_eq!(status(as_bob.publish(&root).await.unwrap_err()), "403");
+        assert!(matches!(anonymous.publish(&root).await, Err(BlobError::Unauthorized(_))));
+        as_alice.publish(&root).await.unwrap();
+        assert_eq!(fetch_verified_output(&anonymous, &root).await.unwrap(), out);
+        assert_eq!(status(anonymous.get_batch_unchecked(&batch).await.unwrap_err()), "401", "the batch list stays private");
+        // Cached blobs (inputs fetched from renters' public URIs) stay readable by anyone.
+        let h = local.put_sync(b"public input").unwrap();
+        assert_eq!(anonymous.get(&h).await.unwrap(), b"public input");
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_holds_its_slot_and_is_cut_at_the_deadline() {
+        // A body that sends one piece and then nothing.
+        let stalled = Router::new()
+            .route(
+                "/stream",
+                get(|| async {
+                    let first = futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"first piece")) });
+                    axum::body::Body::from_stream(first.chain(futures::stream::pending()))
+                }),
+            )
+            .route("/fast", get(|| async { "fast" }));
+        let app = limited(stalled, Arc::new(tokio::sync::Semaphore::new(1)), Duration::from_millis(1500));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, app, std::future::pending()));
+        let http = reqwest::Client::new();
+        let mut streaming = http.get(format!("{url}/stream")).send().await.unwrap();
+        assert_eq!(streaming.status(), StatusCode::OK, "headers sent");
+        assert_eq!(streaming.chunk().await.unwrap().unwrap(), "first piece");
+        let busy = http.get(format!("{url}/fast")).send().await.unwrap();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE, "the stream's body still holds the one slot");
+        // At the deadline the body is cut (the client sees an error, not a clean end) ...
+        assert!(streaming.chunk().await.is_err(), "the stalled body is cut");
+        // ... and the slot is free again.
+        assert_eq!(http.get(format!("{url}/fast")).send().await.unwrap().status(), StatusCode::OK);
+        // A sized body keeps its length.
+        let sized = http.get(format!("{url}/fast")).send().await.unwrap();
+        assert_eq!(sized.content_length(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn slow_headers_and_too_many_connections_are_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = Router::new().route("/", get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_with(listener, app, std::future::pending(), Duration::from_millis(800), 2));
+        // Slowloris: half a request line, then nothing: closed once the header time is up.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf)).await.expect("closed, not left open").unwrap_or(0);
+        assert!(n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+        assert!(started.elapsed() >= Duration::from_millis(700), "not before the header time");
+        // Two idle connections fill the cap of 2; a third is closed on accept.
+        let _a = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _b = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let n = tokio::time::timeout(Duration::from_secs(2), third.read(&mut buf)).await.expect("closed at once").unwrap_or(0);
+        assert_eq!(n, 0, "over the connection cap: closed without an answer");
+        drop((_a, _b));
+        // Once they are gone, a request is served.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+        ok.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut text = String::new();
+        ok.read_to_string(&mut text).await.unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     }
 }

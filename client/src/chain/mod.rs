@@ -185,6 +185,11 @@ impl Chain {
         &self.client
     }
 
+    /// The signing key (for requests signed off chain, e.g. reading outputs from a worker).
+    pub fn keypair(&self) -> &Keypair {
+        &self.signer
+    }
+
     /// The signer's Substrate account.
     pub fn account(&self) -> AccountId32 {
         self.signer.public_key().into()
