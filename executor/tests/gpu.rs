@@ -5,28 +5,12 @@ use capacloud_executor::exec::{self, Checks, ExecError, ExecLimits, Plan};
 use capacloud_executor::merkle;
 use capacloud_executor::spec::{Binding, BindingKind, Determinism, InputRef, JobSpec, FORMAT_VERSION};
 use capacloud_executor::workloads::{self, Workload};
-use capacloud_executor::Gpu;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The shared device; `None` (skip, with a reason) only outside CI.
-fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| match Gpu::from_env() {
-        Ok(g) => {
-            eprintln!("adapter: {}", g.describe());
-            Some(g)
-        }
-        Err(e) => {
-            let ci = std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false);
-            assert!(!ci, "no GPU adapter in CI ({e}); install mesa-vulkan-drivers (make setup)");
-            eprintln!("SKIPPED: no GPU adapter: {e}");
-            None
-        }
-    })
-    .as_ref()
-}
+mod common;
+use common::gpu;
+
 
 fn run_workload(w: &dyn Workload) {
     let Some(gpu) = gpu() else { return };

@@ -8,33 +8,14 @@ use capacloud_executor::spec::{Binding, BindingKind, Determinism, JobSpec, FORMA
 use capacloud_executor::workloads::{self, Workload};
 use capacloud_executor::Gpu;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use wgpu::naga;
+
+mod common;
+use common::gpu;
 
 /// Invocations per run: one workgroup of 64.
 const LANES: u32 = 64;
 
-fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| match Gpu::from_env() {
-        Ok(g) => {
-            eprintln!("adapter: {}", g.describe());
-            Some(g)
-        }
-        Err(e) => {
-            let ci = std::env::var("CI")
-                .map(|v| !v.is_empty() && v != "false" && v != "0")
-                .unwrap_or(false);
-            assert!(
-                !ci,
-                "no GPU adapter in CI ({e}); install mesa-vulkan-drivers (make setup)"
-            );
-            eprintln!("SKIPPED: no GPU adapter: {e}");
-            None
-        }
-    })
-    .as_ref()
-}
 
 const HEADER: &str = "struct Params { iters: u32, never: u32, pad0: u32, pad1: u32 }\n\
     @group(0) @binding(0) var<uniform> params: Params;\n\
@@ -99,9 +80,10 @@ fn words(bytes: &[u8]) -> Vec<u32> {
         .collect()
 }
 
-/// Through the executor (the budget compiled in), as a provider or verifier runs it.
-fn run_guarded(gpu: &Gpu, wgsl: &str, iters: u32) -> Vec<u32> {
-    let spec = JobSpec {
+/// A one-workgroup job of `wgsl` with `params(iters)` at binding 0 and one `u32` per
+/// invocation out at binding 1.
+fn spec_of(wgsl: &str, iters: u32) -> JobSpec {
+    JobSpec {
         version: FORMAT_VERSION,
         wgsl: wgsl.into(),
         entry_point: "main".into(),
@@ -123,7 +105,12 @@ fn run_guarded(gpu: &Gpu, wgsl: &str, iters: u32) -> Vec<u32> {
         work_units: 1,
         determinism: Determinism::Exact,
         passes: Vec::new(),
-    };
+    }
+}
+
+/// Through the executor (the budget compiled in), as a provider or verifier runs it.
+fn run_guarded(gpu: &Gpu, wgsl: &str, iters: u32) -> Vec<u32> {
+    let spec = spec_of(wgsl, iters);
     let out =
         exec::execute(gpu, &spec, &BTreeMap::new(), &ExecLimits::default()).expect("guarded run");
     words(&out.output)
@@ -327,27 +314,7 @@ fn an_entry_point_with_too_many_loops_is_refused_before_running() {
             max: guard::MAX_LOOPS
         }
     );
-    let spec = JobSpec {
-        version: FORMAT_VERSION,
-        wgsl,
-        entry_point: "main".into(),
-        workgroups: [1, 1, 1],
-        bindings: vec![
-            Binding {
-                binding: 0,
-                kind: BindingKind::Uniform { data: params(1) },
-            },
-            Binding {
-                binding: 1,
-                kind: BindingKind::Output {
-                    len: u64::from(LANES) * 4,
-                },
-            },
-        ],
-        work_units: 1,
-        determinism: Determinism::Exact,
-        passes: Vec::new(),
-    };
+    let spec = spec_of(&wgsl, 1);
     let limits = capacloud_executor::spec::SpecLimits::default();
     assert!(
         matches!(exec::check_spec(&spec, &limits), Err(exec::ExecError::TooManyLoops(e)) if e == err)

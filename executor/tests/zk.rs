@@ -11,35 +11,14 @@ use capacloud_executor::workloads::babybear::{self, P};
 use capacloud_executor::workloads::ntt::{self, NttBabyBear, NttOp, NttParams, Order};
 use capacloud_executor::workloads::poseidon2::{self, Poseidon2Job, Poseidon2Mode};
 use capacloud_executor::workloads::{words_to_bytes, Workload};
-use capacloud_executor::Gpu;
 use p3_baby_bear::BabyBear;
 use p3_field::PrimeField32;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The shared device; `None` (skip, with a reason) only outside CI.
-fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| match Gpu::from_env() {
-        Ok(g) => {
-            eprintln!("adapter: {}", g.describe());
-            Some(g)
-        }
-        Err(e) => {
-            let ci = std::env::var("CI")
-                .map(|v| !v.is_empty() && v != "false" && v != "0")
-                .unwrap_or(false);
-            assert!(
-                !ci,
-                "no GPU adapter in CI ({e}); install mesa-vulkan-drivers (make setup)"
-            );
-            eprintln!("SKIPPED: no GPU adapter: {e}");
-            None
-        }
-    })
-    .as_ref()
-}
+mod common;
+use common::gpu;
+
 
 /// Runs a library job through the executor (spec, checks, multi-pass dispatch, read-back,
 /// commitment) and compares its output with the workload's CPU reference (Plonky3).
