@@ -13,7 +13,7 @@ export CAPACLOUD_CONTRACT_DIR := $(CARGO_TARGET_DIR)/ink
 # Contract builds use Debian's rustc (it ships the Rust sources -Zbuild-std needs).
 CONTRACT_ENV := RUSTUP_TOOLCHAIN=deb CARGO_UNSTABLE_JSON_TARGET_SPEC=true
 
-.PHONY: setup contract contract-test build test demo bench-market bench-indexer chain chain-stop fmt clippy clean
+.PHONY: setup contract contract-test build test demo bench-market bench-indexer bench-flood chain chain-stop fmt clippy clean
 
 setup: ## install toolchains, cargo-contract, node, runtime and dev chain spec (idempotent)
 	scripts/setup.sh
@@ -38,6 +38,10 @@ demo: contract ## a local market end to end: chain, contract, three providers (o
 bench-market: contract ## task batches vs separate jobs: chain cost, block capacity, compute per task, one batch end to end
 	cargo build --bins
 	$(CARGO_TARGET_DIR)/debug/capacloud-market-bench
+
+bench-flood: contract ## a worker with its endpoint flooded (unsigned and stranger-signed reads, slowloris) vs unattacked: job latency, RSS, jobs lost
+	cargo build --bins
+	$(CARGO_TARGET_DIR)/debug/capacloud-flood-bench
 
 bench-indexer: contract ## the indexer: backfill vs raw RPC reads, store writes, API load at 10k/100k jobs, dashboard load
 	cargo build --bins

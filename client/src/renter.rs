@@ -532,9 +532,29 @@ pub async fn follow(
 /// offer), then each of the job's verifiers' endpoints, then `fallback`. Requests to the
 /// endpoints are signed by the market connection's key (the renter's).
 ///
+/// A round that fails on the way (a busy, flooded or unreachable endpoint) is tried again
+/// after 1, 2, 4 and 8 s before the error is returned.
+///
 /// # Errors
 /// [`RenterError::NoResult`] for a job without a revealed root; the last fetch or check error.
 pub async fn fetch_outputs(market: &Marketplace<'_>, job_id: u64, job: &Job, fallback: &dyn BlobStore) -> Result<Vec<Vec<u8>>, RenterError> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match fetch_outputs_once(market, job_id, job, fallback).await {
+            Err(RenterError::Blob(e)) if wait <= FETCH_RETRY_MAX && !matches!(e, BlobError::HashMismatch { .. } | BlobError::BadProof { .. }) => {
+                tracing::info!(job_id, %e, "outputs not fetched; trying again in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Longest pause between two rounds of [`fetch_outputs`].
+const FETCH_RETRY_MAX: Duration = Duration::from_secs(8);
+
+async fn fetch_outputs_once(market: &Marketplace<'_>, job_id: u64, job: &Job, fallback: &dyn BlobStore) -> Result<Vec<Vec<u8>>, RenterError> {
     if job.batch_root == [0; 32] {
         return Err(RenterError::NoResult(job_id));
     }

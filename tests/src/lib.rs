@@ -9,6 +9,7 @@
 //! with a printed reason elsewhere.
 
 pub mod drive;
+pub mod procs;
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};

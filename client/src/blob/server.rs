@@ -26,7 +26,8 @@
 //! been sent (503 at once when none is free) and has [`REQUEST_TIMEOUT`] for all of it,
 //! upload and response body included (408, or the connection cut mid-body); a connection
 //! must send its request headers within [`HEADER_TIMEOUT`]; at most [`MAX_CONNECTIONS`]
-//! connections are open at once (more are closed on accept).
+//! connections are open at once, at most [`MAX_CONNECTIONS_PER_IP`] from one address (more
+//! are closed on accept), so one attacking host cannot lock everyone else out.
 
 use super::access::{self, Action};
 use super::{output_root, sha256, BlobError, ChunkProof, LocalStore};
@@ -53,7 +54,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Time a connection has to send a request's headers (slowloris).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections open at once, idle keep-alive ones included; one more is closed on accept.
-pub const MAX_CONNECTIONS: usize = 256;
+pub const MAX_CONNECTIONS: usize = 512;
+/// Connections open at once from one IP address; one more from it is closed on accept.
+pub const MAX_CONNECTIONS_PER_IP: usize = 32;
 /// Time [`serve`] gives the connections still open to finish after shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -301,13 +304,44 @@ fn holding_until_sent(resp: Response, slot: tokio::sync::OwnedSemaphorePermit, d
 
 /// Serves `app` on `listener` until `shutdown` resolves, then gives the connections still
 /// open [`SHUTDOWN_GRACE`] to finish. HTTP/1.1 with a [`HEADER_TIMEOUT`] per request's headers
-/// and at most [`MAX_CONNECTIONS`] connections.
+/// and at most [`MAX_CONNECTIONS`] connections, [`MAX_CONNECTIONS_PER_IP`] from one address.
 ///
 /// # Errors
 /// The listener failing other than by running out of file descriptors or a connection
 /// reset before it was accepted (those are logged and accepting goes on).
 pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    serve_with(listener, app, shutdown, HEADER_TIMEOUT, MAX_CONNECTIONS).await
+    serve_with(listener, app, shutdown, HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP).await
+}
+
+/// Open connections per peer address; an entry leaves with its last connection.
+#[derive(Default)]
+struct PerIp(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One open connection from an address, counted until dropped.
+struct IpSlot(Arc<PerIp>, std::net::IpAddr);
+
+impl PerIp {
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<IpSlot> {
+        let mut open = self.0.lock().unwrap();
+        let n = open.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.0 .0.lock().unwrap();
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
 }
 
 async fn serve_with(
@@ -316,14 +350,16 @@ async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     header_timeout: Duration,
     max_connections: usize,
+    max_per_ip: usize,
 ) -> std::io::Result<()> {
     let connections = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let per_ip = Arc::new(PerIp::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) if is_transient(&e) => {
                     tracing::warn!(%e, "accept failed; retrying");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -332,6 +368,10 @@ async fn serve_with(
                 Err(e) => return Err(e),
             },
             () = &mut shutdown => break,
+        };
+        let Some(ip_slot) = per_ip.take(peer.ip(), max_per_ip) else {
+            tracing::debug!(%peer, "per-address connection limit reached; closing a new connection");
+            continue;
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             tracing::debug!("connection limit reached; closing a new connection");
@@ -345,7 +385,7 @@ async fn serve_with(
             if let Err(e) = connection.await {
                 tracing::debug!(%e, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, ip_slot));
         });
     }
     drop(listener);
@@ -631,7 +671,7 @@ mod tests {
         let app = Router::new().route("/", get(|| async { "ok" }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve_with(listener, app, std::future::pending(), Duration::from_millis(800), 2));
+        tokio::spawn(serve_with(listener, app, std::future::pending(), Duration::from_millis(800), 3, 2));
         // Slowloris: half a request line, then nothing: closed once the header time is up.
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
@@ -640,7 +680,8 @@ mod tests {
         let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf)).await.expect("closed, not left open").unwrap_or(0);
         assert!(n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&buf[..n]));
         assert!(started.elapsed() >= Duration::from_millis(700), "not before the header time");
-        // Two idle connections fill the cap of 2; a third is closed on accept.
+        // Two idle connections from 127.0.0.1 fill its cap of 2; a third from it is closed on
+        // accept, while another address (127.0.0.2) is still served.
         let _a = tokio::net::TcpStream::connect(addr).await.unwrap();
         let _b = tokio::net::TcpStream::connect(addr).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -648,6 +689,13 @@ mod tests {
         let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let n = tokio::time::timeout(Duration::from_secs(2), third.read(&mut buf)).await.expect("closed at once").unwrap_or(0);
         assert_eq!(n, 0, "over the connection cap: closed without an answer");
+        let other = tokio::net::TcpSocket::new_v4().unwrap();
+        other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut other = other.connect(addr).await.unwrap();
+        other.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut text = String::new();
+        other.read_to_string(&mut text).await.unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "another address is served: {text}");
         drop((_a, _b));
         // Once they are gone, a request is served.
         tokio::time::sleep(Duration::from_millis(200)).await;

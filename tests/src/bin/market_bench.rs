@@ -24,13 +24,12 @@ use capacloud_client::Marketplace;
 use capacloud_executor::exec::ExecLimits;
 use capacloud_executor::Gpu;
 use capacloud_tests::drive::{self, outputs, provider_commitment};
+use capacloud_tests::procs::{sampled, start_worker, stop_worker, Window};
 use capacloud_tests::{chain_spec, contract_artifacts, deploy_fast, dev_chains, endpoint, next_epoch, node_binary, provider_with_offer, TestNode};
 use clap::Parser;
 use codec::{Compact, Decode};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use subxt::utils::H160;
 
@@ -202,92 +201,6 @@ async fn separate(p: &Parties<'_>, n: u32, rate: u16, in_flight: usize) -> Resul
         .await
 }
 
-// ------------------------------------------------------------------ processes
-
-/// CPU ticks (user + system, finished children's included: the kernel children) and
-/// resident memory (KiB) of a process.
-fn sample(pid: u32) -> Result<(u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name: utime is field 14, stime 15, cutime 16, cstime 17.
-    let rest = stat.rsplit_once(')').context("malformed stat")?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f[11..=14].iter().map(|v| v.parse::<u64>()).sum::<Result<u64, _>>()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS")?;
-    Ok((ticks, rss))
-}
-
-/// CPU % and peak RSS of processes over a window, sampled every 250 ms.
-struct Window {
-    pids: Vec<(String, u32)>,
-    start: Instant,
-    ticks0: Vec<u64>,
-    peak_rss: Vec<u64>,
-}
-
-impl Window {
-    fn open(pids: &[(String, u32)]) -> Result<Self> {
-        let s: Vec<(u64, u64)> = pids.iter().map(|(_, p)| sample(*p)).collect::<Result<_>>()?;
-        Ok(Self { pids: pids.to_vec(), start: Instant::now(), ticks0: s.iter().map(|x| x.0).collect(), peak_rss: s.iter().map(|x| x.1).collect() })
-    }
-
-    fn poll(&mut self) {
-        for (i, (_, pid)) in self.pids.iter().enumerate() {
-            if let Ok((_, r)) = sample(*pid) {
-                self.peak_rss[i] = self.peak_rss[i].max(r);
-            }
-        }
-    }
-
-    /// (name, CPU % of one core, peak RSS MiB) per process.
-    fn close(mut self) -> Result<Vec<(String, f64, f64)>> {
-        self.poll();
-        let secs = self.start.elapsed().as_secs_f64();
-        // SAFETY: sysconf has no preconditions.
-        let hz = (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64;
-        let mut out = Vec::new();
-        for (i, (name, pid)) in self.pids.iter().enumerate() {
-            let (t, _) = sample(*pid)?;
-            out.push((name.clone(), (t - self.ticks0[i]) as f64 / hz / secs * 100.0, self.peak_rss[i] as f64 / 1024.0));
-        }
-        Ok(out)
-    }
-}
-
-/// Runs `fut` while sampling `window` every 250 ms.
-async fn sampled<T>(window: &mut Window, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::pin!(fut);
-    loop {
-        tokio::select! {
-            out = &mut fut => return out,
-            _ = tokio::time::sleep(Duration::from_millis(250)) => window.poll(),
-        }
-    }
-}
-
-/// Starts `capacloud-worker` (the binary beside this one) and waits for its ready line;
-/// returns the child and its offer id.
-fn start_worker(name: &str, suri: &str, url: &str, contract: &str, dir: &std::path::Path) -> Result<(Child, u64)> {
-    let bin = std::env::current_exe()?.with_file_name("capacloud-worker");
-    ensure!(bin.exists(), "{} not built (cargo build --bins)", bin.display());
-    let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
-    let mut child = Command::new(bin)
-        .args(["--url", url, "--suri", suri, "--contract", contract, "--price", &PRICE.to_string(), "--listen", "127.0.0.1:0", "--stake-wnd", "2000"])
-        .arg("--data-dir")
-        .arg(dir.join(name))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let ready: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("{name} did not start; see {}/{name}.log", dir.display()))?;
-    Ok((child, ready["offer_id"].as_u64().context("offer_id")?))
-}
-
 fn per_task(total: f64, n: u32) -> f64 {
     total / f64::from(n)
 }
@@ -412,7 +325,8 @@ async fn main() -> Result<()> {
         let contract = format!("{:?}", m.address());
         let mut workers = Vec::new();
         for (name, suri) in [("charlie", "//Charlie"), ("eve", "//Eve"), ("ferdie", "//Ferdie")] {
-            workers.push((name, start_worker(name, suri, &url, &contract, dir.path())?));
+            let w = start_worker(name, suri, &url, &contract, PRICE, dir.path())?;
+            workers.push((name, (w.child, w.offer_id)));
         }
         next_epoch(&m).await; // their top-ups count in draws
         let renter_server = endpoint(LocalStore::new(dir.path().join("renter"))?, None).await;
@@ -450,11 +364,8 @@ async fn main() -> Result<()> {
         let fold = capacloud_client::summary::fold(&events);
         let row = fold.jobs.get(&id).context("the job is not in the events")?;
         let blocks = row.ended.map(|e| e.block - row.created.block).context("no settlement event")?;
-        for (name, (mut child, _)) in workers {
-            // SAFETY: kill(2) with a child's pid.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let status = child.wait()?;
-            ensure!(status.success(), "worker {name} exited {status} after SIGTERM");
+        for (name, (child, _)) in workers {
+            stop_worker(name, child)?;
         }
         let (balance, total) = m.balance_check().await?;
         ensure!(balance == total, "money invariant broken: balance {balance} != {total}");
