@@ -843,7 +843,10 @@ async fn run(cli: Cli) -> Result<Output> {
                     let mut output_bytes = None;
                     let mut png_out = None;
                     let mut saved = None;
-                    if job.batch_root != [0; 32] && matches!(job.state, JobState::Settled | JobState::Unverified) {
+                    // Outputs are served to a renter that paid for them: settled, or unverified
+                    // with "pay anyway" (a refunded renter gets its money back, not the work).
+                    let paid = job.state == JobState::Settled || (job.state == JobState::Unverified && job.core.pay_if_unverified);
+                    if job.batch_root != [0; 32] && paid {
                         let outputs = renter::fetch_outputs(&m, id, &job, store.as_ref()).await.map_err(classify_renter)?;
                         output_bytes = Some(outputs.iter().map(Vec::len).sum());
                         if let Some(path) = out {
