@@ -845,8 +845,7 @@ async fn run(cli: Cli) -> Result<Output> {
                     let mut saved = None;
                     // Outputs are served to a renter that paid for them: settled, or unverified
                     // with "pay anyway" (a refunded renter gets its money back, not the work).
-                    let paid = job.state == JobState::Settled || (job.state == JobState::Unverified && job.core.pay_if_unverified);
-                    if job.batch_root != [0; 32] && paid {
+                    if job.batch_root != [0; 32] && job.core.renter_paid() {
                         let outputs = renter::fetch_outputs(&m, id, &job, store.as_ref()).await.map_err(classify_renter)?;
                         output_bytes = Some(outputs.iter().map(Vec::len).sum());
                         if let Some(path) = out {

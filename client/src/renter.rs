@@ -558,19 +558,10 @@ async fn fetch_outputs_once(market: &Marketplace<'_>, job_id: u64, job: &Job, fa
     if job.batch_root == [0; 32] {
         return Err(RenterError::NoResult(job_id));
     }
-    let mut stores: Vec<Box<dyn BlobStore>> = Vec::new();
-    let mut owners: Vec<H160> = vec![job.provider];
-    owners.extend(job.verifiers.iter().flatten().map(|v| v.account));
-    // Workers serve outputs only to the renter of a settled job: reads are signed.
-    let signer = blob::access::Signer::new(market.chain().keypair().clone());
-    for owner in owners {
-        if let Some(url) = endpoint_of(market, owner, job).await? {
-            stores.push(Box::new(blob::HttpStore::new(&url)?.signed_by(signer.clone())));
-        }
-    }
+    let stores = endpoint_stores(market, job).await?;
     let mut last_err: Option<BlobError> = None;
     let mut roots = None;
-    for s in stores.iter().map(|s| s.as_ref()).chain([fallback]) {
+    for s in stores.iter().map(|s| s as &dyn BlobStore).chain([fallback]) {
         match blob::fetch_verified_batch(s, &job.batch_root, Some(job.tasks)).await {
             Ok(r) => {
                 roots = Some(r);
@@ -582,7 +573,7 @@ async fn fetch_outputs_once(market: &Marketplace<'_>, job_id: u64, job: &Job, fa
     let Some(roots) = roots else { return Err(last_err.unwrap_or(BlobError::NotFound("batch".into())).into()) };
     let mut outputs = Vec::with_capacity(roots.len());
     'task: for (i, root) in roots.iter().enumerate() {
-        for s in stores.iter().map(|s| s.as_ref()).chain([fallback]) {
+        for s in stores.iter().map(|s| s as &dyn BlobStore).chain([fallback]) {
             match blob::fetch_verified_output(s, root).await {
                 Ok(data) => {
                     outputs.push(data);
@@ -611,14 +602,9 @@ pub async fn publish_outputs(market: &Marketplace<'_>, job_id: u64, job: &Job) -
     if job.batch_root == [0; 32] {
         return Err(RenterError::NoResult(job_id));
     }
-    let signer = blob::access::Signer::new(market.chain().keypair().clone());
-    let mut owners: Vec<H160> = vec![job.provider];
-    owners.extend(job.verifiers.iter().flatten().map(|v| v.account));
     let mut published = 0;
     let mut last_err = None;
-    for owner in owners {
-        let Some(url) = endpoint_of(market, owner, job).await? else { continue };
-        let store = blob::HttpStore::new(&url)?.signed_by(signer.clone());
+    for store in endpoint_stores(market, job).await? {
         let roots = match blob::fetch_verified_batch(&store, &job.batch_root, Some(job.tasks)).await {
             Ok(roots) => roots,
             Err(e) => {
@@ -640,6 +626,20 @@ pub async fn publish_outputs(market: &Marketplace<'_>, job_id: u64, job: &Job) -
         return Err(last_err.unwrap_or(BlobError::NotFound(format!("job {job_id}'s outputs"))).into());
     }
     Ok(published)
+}
+
+/// The endpoints of the job's provider and verifiers (those with an http(s) endpoint), in
+/// that order, their requests signed by the market connection's key (the renter's): workers
+/// serve outputs only to the renter of a paid job.
+async fn endpoint_stores(market: &Marketplace<'_>, job: &Job) -> Result<Vec<blob::HttpStore>, RenterError> {
+    let signer = blob::access::Signer::new(market.chain().keypair().clone());
+    let mut stores = Vec::new();
+    for owner in std::iter::once(job.provider).chain(job.verifiers.iter().flatten().map(|v| v.account)) {
+        if let Some(url) = endpoint_of(market, owner, job).await? {
+            stores.push(blob::HttpStore::new(&url)?.signed_by(signer.clone()));
+        }
+    }
+    Ok(stores)
 }
 
 /// The `http(s)` endpoint in the offers of `account` (the job's offer first).

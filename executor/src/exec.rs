@@ -131,7 +131,7 @@ pub fn validate_wgsl(source: &str) -> Result<(naga::Module, naga::valid::ModuleI
             message: e.emit_to_string(source),
         }
     })?;
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+    let info = validator()
         .validate(&module)
         .map_err(|e| {
             let loc = e.location(source);
@@ -259,10 +259,21 @@ fn dispatch_bindings(
 /// [`ExecError::Spec`], [`ExecError::WgslParse`], [`ExecError::WgslInvalid`],
 /// [`ExecError::NoEntryPoint`], and the binding errors.
 pub fn check_spec(spec: &JobSpec, limits: &SpecLimits) -> Result<(), ExecError> {
+    checked_module(spec, limits).map(|_| ())
+}
+
+/// [`check_spec`]'s checks; the parsed module and each dispatch's used bindings.
+fn checked_module(spec: &JobSpec, limits: &SpecLimits) -> Result<(naga::Module, Vec<BTreeMap<u32, Slot>>), ExecError> {
     spec.check(limits)?;
     let (module, info) = validate_wgsl(&spec.wgsl)?;
     crate::guard::check(&module)?;
-    dispatch_bindings(spec, &module, &info).map(|_| ())
+    let used = dispatch_bindings(spec, &module, &info)?;
+    Ok((module, used))
+}
+
+/// The validator every module passes: all checks, no optional capabilities.
+fn validator() -> naga::valid::Validator {
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
 }
 
 /// The kernel as it runs: `module` with the loop budget compiled into every loop
@@ -273,7 +284,7 @@ pub fn check_spec(spec: &JobSpec, limits: &SpecLimits) -> Result<(), ExecError> 
 /// never of the kernel: the kernel itself validated).
 pub fn guarded_module(mut module: naga::Module) -> Result<naga::Module, ExecError> {
     crate::guard::bound_loops(&mut module);
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+    validator()
         .validate(&module)
         .map_err(|e| ExecError::Guard(e.into_inner().to_string()))?;
     Ok(module)
@@ -332,10 +343,7 @@ impl<'g> Plan<'g> {
         if checks == Checks::TrustedLibraryKernel && !crate::workloads::trusted_without_checks(spec) {
             return Err(ExecError::UntrustedKernel);
         }
-        spec.check(&limits.spec)?;
-        let (module, info) = validate_wgsl(&spec.wgsl)?;
-        crate::guard::check(&module)?;
-        let used = dispatch_bindings(spec, &module, &info)?;
+        let (module, used) = checked_module(spec, &limits.spec)?;
         check_inputs(spec, inputs)?;
         let guarded = guarded_module(module)?;
         let max_dim = gpu.limits.max_compute_workgroups_per_dimension;

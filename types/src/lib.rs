@@ -398,6 +398,12 @@ pub struct JobCore {
 }
 
 impl JobCore {
+    /// Whether the renter paid the provider for the work: settled, or unverified with the
+    /// renter's "pay anyway" (workers serve a job's outputs to its renter only then).
+    pub fn renter_paid(&self) -> bool {
+        self.state == JobState::Settled || (self.state == JobState::Unverified && self.pay_if_unverified)
+    }
+
     /// Price × units × tasks (what the provider earns before the protocol fee).
     pub fn value(&self) -> Amount {
         self.task_value().saturating_mul(Amount::from(self.tasks))

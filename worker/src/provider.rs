@@ -289,8 +289,6 @@ pub struct Worker {
     /// The GPU's health: `None` while healthy, else when the last failed probe ran. While
     /// unhealthy the worker accepts and bids on nothing and its offer is withdrawn.
     unhealthy_since: Mutex<Option<Instant>>,
-    /// Whether this worker withdrew its offer for the GPU's health (and must list it again).
-    offer_withdrawn: std::sync::atomic::AtomicBool,
     /// The offer it serves: `cfg.offer_id`, or the one it listed after a GPU outage.
     offer_id: std::sync::atomic::AtomicU64,
 }
@@ -317,7 +315,6 @@ impl Worker {
             running: Mutex::new(BTreeMap::new()),
             inputs: Mutex::new(BTreeMap::new()),
             unhealthy_since: Mutex::new(None),
-            offer_withdrawn: std::sync::atomic::AtomicBool::new(false),
             offer_id: std::sync::atomic::AtomicU64::new(cfg_offer),
         })
     }
@@ -861,12 +858,22 @@ impl Worker {
         self.metrics.gpu_healthy.set(0);
         if first {
             tracing::error!(provider = ?self.me, offer = self.offer_id(), "GPU unhealthy: withdrawing the offer until it passes its probe again");
-            if let Err(e) = self.market().remove_offer(self.offer_id()).await {
-                tracing::warn!(%e, "withdrawing the offer failed; retried with the next probe");
-                self.offer_withdrawn.store(false, std::sync::atomic::Ordering::SeqCst);
-            } else {
-                self.offer_withdrawn.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
+            self.withdraw_offer().await;
+        }
+    }
+
+    /// Withdraws the offer unless the chain shows it withdrawn already; a failure is logged
+    /// and the next probe tries again.
+    async fn withdraw_offer(&self) {
+        let market = self.market();
+        let id = self.offer_id();
+        let done = match market.offer(id).await {
+            Ok(Some(o)) if o.active => market.remove_offer(id).await.map(|_| ()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            tracing::warn!(%e, offer = id, "withdrawing the offer failed; retried with the next probe");
         }
     }
 
@@ -880,9 +887,7 @@ impl Worker {
         }
         if !self.probe_health().await {
             *self.unhealthy_since.lock().unwrap() = Some(Instant::now());
-            if !self.offer_withdrawn.load(std::sync::atomic::Ordering::SeqCst) && self.market().remove_offer(self.offer_id()).await.is_ok() {
-                self.offer_withdrawn.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
+            self.withdraw_offer().await;
             return;
         }
         // A withdrawn offer stays withdrawn on chain: the same terms are listed as a new offer.
@@ -898,7 +903,6 @@ impl Worker {
             Ok(id) => {
                 self.offer_id.store(id, std::sync::atomic::Ordering::SeqCst);
                 *self.unhealthy_since.lock().unwrap() = None;
-                self.offer_withdrawn.store(false, std::sync::atomic::Ordering::SeqCst);
                 self.metrics.gpu_healthy.set(1);
                 tracing::info!(provider = ?self.me, offer = id, withdrawn = old, "GPU healthy again: offer listed");
             }

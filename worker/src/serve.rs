@@ -12,7 +12,6 @@ use axum::Router;
 use capacloud_client::blob::{server, LocalStore};
 use capacloud_client::chain::Chain;
 use capacloud_client::Marketplace;
-use capacloud_client::marketplace::JobState;
 use std::sync::Arc;
 use subxt::utils::H160;
 
@@ -27,12 +26,6 @@ pub fn router(store: LocalStore, metrics: Arc<Metrics>, gate: Arc<dyn server::Ga
         )
         .with_state(metrics);
     server::read_only_router(store, gate).merge(metrics_route)
-}
-
-/// Whether the renter paid the provider for the job's work: settled, or unverified with
-/// the renter's "pay anyway".
-fn paid(core: &capacloud_client::marketplace::JobCore) -> bool {
-    core.state == JobState::Settled || (core.state == JobState::Unverified && core.pay_if_unverified)
 }
 
 /// Admits the renter of a job that produced a root (the worker notes each job's roots when
@@ -62,7 +55,7 @@ impl server::Gate for ChainGate {
         let market = Marketplace::unchecked(&self.chain, self.market);
         for job in jobs.into_iter().rev() {
             match market.job_core(job).await {
-                Ok(Some(core)) if core.renter == *reader && paid(&core) => {
+                Ok(Some(core)) if core.renter == *reader && core.renter_paid() => {
                     let (store, r, w) = (self.store.clone(), *root, reader.0);
                     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.grant_sync(&r, &w)).await {
                         tracing::warn!(%e, job, "could not record a reader grant");

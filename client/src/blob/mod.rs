@@ -277,19 +277,22 @@ impl LocalStore {
     /// Writes `name` unless it exists: a temp file, fsynced, renamed into place, and the
     /// directory fsynced, so after a crash the name holds all of `data` or is absent.
     fn write_atomically(&self, name: &str, data: &[u8]) -> Result<(), BlobError> {
-        use std::io::Write;
-        let path = self.dir.join(name);
-        if !path.exists() {
-            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-            tmp.write_all(data)?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(&path).map_err(|e| BlobError::Io(e.error))?;
-            std::fs::File::open(&self.dir)?.sync_all()?;
+        if !self.dir.join(name).exists() {
+            self.replace_atomically(name, data)?;
         }
         Ok(())
     }
 
-    /// Writes `name` whether or not it exists, as [`LocalStore::write_atomically`] does.
+    /// The bytes of `name`, or none when it does not exist.
+    fn read_or_empty(&self, name: &str) -> Result<Vec<u8>, BlobError> {
+        match std::fs::read(self.dir.join(name)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Writes `name` whether or not it exists: a temp file, fsynced, renamed into place, and
+    /// the directory fsynced.
     fn replace_atomically(&self, name: &str, data: &[u8]) -> Result<(), BlobError> {
         use std::io::Write;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
@@ -307,11 +310,7 @@ impl LocalStore {
     /// I/O errors.
     pub fn grant_sync(&self, root: &[u8; 32], reader: &[u8; 20]) -> Result<(), BlobError> {
         let name = format!("readers-{}", hex::encode(root));
-        let mut readers = match std::fs::read(self.dir.join(&name)) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let mut readers = self.read_or_empty(&name)?;
         readers.truncate(readers.len() / 20 * 20);
         if readers.chunks_exact(20).any(|r| r == reader) {
             return Ok(());
@@ -341,11 +340,8 @@ impl LocalStore {
     /// # Errors
     /// I/O errors.
     pub fn jobs_of_sync(&self, root: &[u8; 32]) -> Result<Vec<u64>, BlobError> {
-        match std::fs::read(self.dir.join(format!("jobs-{}", hex::encode(root)))) {
-            Ok(b) => Ok(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        }
+        let bytes = self.read_or_empty(&format!("jobs-{}", hex::encode(root)))?;
+        Ok(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
     }
 
     /// Lets anyone read what is under `root` ([`access`]).
@@ -366,11 +362,7 @@ impl LocalStore {
             return Ok(true);
         }
         let Some(reader) = reader else { return Ok(false) };
-        match std::fs::read(self.dir.join(format!("readers-{}", hex::encode(root)))) {
-            Ok(b) => Ok(b.chunks_exact(20).any(|r| r == reader)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.read_or_empty(&format!("readers-{}", hex::encode(root)))?.chunks_exact(20).any(|r| r == reader))
     }
 
     /// Removes `name` (absent is fine): what a caller does with a copy that failed its check

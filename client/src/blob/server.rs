@@ -407,6 +407,14 @@ mod tests {
     use super::super::{fetch_verified_output, BlobStore, HttpStore};
     use super::*;
 
+    /// Serves `app` on a free port of 127.0.0.1 until the test ends; its base URL.
+    async fn spawn(app: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, app, std::future::pending()));
+        url
+    }
+
     /// A server on a free port over a temp dir; returns its client and the dir.
     async fn start() -> (HttpStore, tempfile::TempDir, tokio::sync::oneshot::Sender<()>) {
         let dir = tempfile::tempdir().unwrap();
@@ -492,9 +500,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalStore::new(dir.path()).unwrap();
         let h = local.put_sync(b"cached input").unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, read_only_router(local, Arc::new(GrantsOnly)), std::future::pending()));
+        let url = spawn(read_only_router(local, Arc::new(GrantsOnly))).await;
         let store = HttpStore::new(&url).unwrap();
         assert_eq!(store.get(&h).await.unwrap(), b"cached input");
         let http = reqwest::Client::new();
@@ -519,9 +525,7 @@ mod tests {
             }))
             .route("/fast", get(|| async { "fast" }));
         let app = limited(slow, Arc::new(tokio::sync::Semaphore::new(1)), Duration::from_millis(1500));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, app, std::future::pending()));
+        let url = spawn(app).await;
         let http = reqwest::Client::new();
         let first = tokio::spawn(http.get(format!("{url}/slow")).send());
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -591,9 +595,7 @@ mod tests {
         local.put_output_sync(&root, &out).unwrap();
         let batch = local.put_batch_sync(&[root]).unwrap();
         let alice = crate::chain::revive::h160_of(&dev::alice().public_key().into());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, read_only_router(local.clone(), Arc::new(Admit(root, alice))), std::future::pending()));
+        let url = spawn(read_only_router(local.clone(), Arc::new(Admit(root, alice)))).await;
         let anonymous = HttpStore::new(&url).unwrap();
         let as_alice = anonymous.clone().signed_by(access::Signer::new(dev::alice()));
         let as_bob = anonymous.clone().signed_by(access::Signer::new(dev::bob()));
@@ -647,9 +649,7 @@ mod tests {
             )
             .route("/fast", get(|| async { "fast" }));
         let app = limited(stalled, Arc::new(tokio::sync::Semaphore::new(1)), Duration::from_millis(1500));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, app, std::future::pending()));
+        let url = spawn(app).await;
         let http = reqwest::Client::new();
         let mut streaming = http.get(format!("{url}/stream")).send().await.unwrap();
         assert_eq!(streaming.status(), StatusCode::OK, "headers sent");
