@@ -10,7 +10,7 @@
 use crate::chain::marketplace::{self as abi, keys, msg, *};
 use crate::chain::{Chain, ChainError, Deployment, Receipt};
 use codec::{Decode, Encode};
-use subxt::utils::H160;
+use subxt::utils::{H160, H256};
 
 /// Reads the contract artifact (`marketplace.polkavm`) from disk.
 pub fn read_code(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
@@ -43,10 +43,13 @@ impl Default for Deploy {
     }
 }
 
-/// A deployed marketplace, reached through a [`Chain`].
+/// A deployed marketplace, reached through a [`Chain`]. Reads see the best block, or the
+/// one block the handle is pinned to ([`Marketplace::finalized`], [`Marketplace::at_block`]).
 pub struct Marketplace<'a> {
     chain: &'a Chain,
     address: H160,
+    /// The block every read sees; `None`: the best block at the time of the read.
+    block: Option<H256>,
 }
 
 impl<'a> Marketplace<'a> {
@@ -54,12 +57,12 @@ impl<'a> Marketplace<'a> {
     pub async fn deploy(chain: &'a Chain, code: &[u8], args: Deploy) -> Result<(Self, Deployment), ChainError> {
         let data = abi::call_data(msg::NEW, &(args.epoch_blocks, args.params_delay, args.params));
         let deployment = chain.instantiate(code, &data, 0, None).await?;
-        Ok((Self { chain, address: deployment.address }, deployment))
+        Ok((Self { chain, address: deployment.address, block: None }, deployment))
     }
 
     /// Attaches to a contract already deployed at `address`, checking its interface version.
     pub async fn at(chain: &'a Chain, address: H160) -> Result<Self, ChainError> {
-        let m = Self { chain, address };
+        let m = Self { chain, address, block: None };
         let v = m.state().await?.version;
         if v != INTERFACE_VERSION {
             return Err(ChainError::Unexpected(format!(
@@ -72,12 +75,28 @@ impl<'a> Marketplace<'a> {
     /// A handle to `address` without checking its interface version (for long-running
     /// services that check once at start-up).
     pub fn unchecked(chain: &'a Chain, address: H160) -> Self {
-        Self { chain, address }
+        Self { chain, address, block: None }
     }
 
     /// The same contract through another signer's connection.
     pub fn with<'b>(&self, chain: &'b Chain) -> Marketplace<'b> {
-        Marketplace { chain, address: self.address }
+        Marketplace { chain, address: self.address, block: self.block }
+    }
+
+    /// The same contract with every read at block `hash` (one consistent snapshot across
+    /// several reads).
+    pub fn at_block(&self, hash: H256) -> Marketplace<'a> {
+        Marketplace { chain: self.chain, address: self.address, block: Some(hash) }
+    }
+
+    /// The same contract with every read at the current finalized head: what no retracted
+    /// block can take back. With it: the height of that head.
+    ///
+    /// # Errors
+    /// RPC failures.
+    pub async fn finalized(&self) -> Result<(Marketplace<'a>, u32), ChainError> {
+        let (number, hash) = self.chain.finalized_head().await?;
+        Ok((self.at_block(hash), number))
     }
 
     /// The connection this handle signs with.
@@ -92,7 +111,7 @@ impl<'a> Marketplace<'a> {
 
     /// The value stored under `key`, decoded.
     async fn load<T: Decode>(&self, key: Vec<u8>, what: &'static str) -> Result<Option<T>, ChainError> {
-        match self.chain.storage(self.address, &key).await? {
+        match self.chain.storage_at(self.address, &key, self.block).await? {
             None => Ok(None),
             Some(bytes) => {
                 let mut input = &bytes[..];
@@ -134,10 +153,15 @@ impl<'a> Marketplace<'a> {
     pub async fn params(&self, now: u32) -> Result<Params, ChainError> {
         Ok(self.state().await?.params_at(now))
     }
-    /// The contract's balance beside the sum of its totals (equal in every reachable state).
+    /// The contract's balance beside the sum of its totals (equal in every reachable
+    /// state), both read at one block.
     pub async fn balance_check(&self) -> Result<(Amount, Amount), ChainError> {
-        let total = self.state().await?.totals.total();
-        Ok((self.chain.contract_balance(self.address).await?, total))
+        let at = match self.block {
+            Some(h) => h,
+            None => self.chain.best_head().await?.1,
+        };
+        let total = self.at_block(at).state().await?.totals.total();
+        Ok((self.chain.contract_balance(self.address, Some(at)).await?, total))
     }
     pub async fn provider(&self, account: H160) -> Result<Option<Provider>, ChainError> {
         self.load(keys::entry(keys::PROVIDERS, &account), "provider").await

@@ -741,13 +741,13 @@ async fn run(cli: Cli) -> Result<Output> {
         }
         Cmd::Params { .. } => {
             let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
-            let now = chain.finalized_number().await.map_err(classify)?;
+            let now = chain.best_number().await.map_err(classify)?;
             let st = m.state().await.map_err(classify)?;
             Ok(Output::Params { contract: m.address(), admin: st.admin, params: st.params_at(now) })
         }
         Cmd::SetParams { params, .. } => {
             let m = Marketplace::at(&chain, contract_addr.expect("parsed above")).await.map_err(classify)?;
-            let now = chain.finalized_number().await.map_err(classify)?;
+            let now = chain.best_number().await.map_err(classify)?;
             let current = m.params(now).await.map_err(classify)?;
             let receipt = m.set_params(params.apply(current)).await.map_err(classify)?;
             Ok(Output::Called { receipt })
@@ -826,8 +826,16 @@ async fn run(cli: Cli) -> Result<Output> {
                 JobCmd::Submit { offer, max_price, check_rate_bps, compute_blocks, pay_if_unverified, blobs, png, out, timeout, .. } => {
                     let bundle = bundle.expect("built above");
                     let store = blob::open(&blobs).map_err(|e| bad(format!("blob store {blobs}: {e}")))?;
-                    let now = chain.finalized_number().await.map_err(classify)?;
+                    let now = chain.best_number().await.map_err(classify)?;
                     let params = m.params(now).await.map_err(classify)?;
+                    let lag = chain.finality_lag().await.map_err(classify)?;
+                    if !capacloud_client::chain::window_holds_lag(params.reveal_window, lag) {
+                        return Err(bad(format!(
+                            "the market's reveal window ({} blocks) cannot hold this chain's finality lag ({lag} blocks) plus {} blocks: no worker would take the job",
+                            params.reveal_window,
+                            capacloud_client::chain::REVEAL_MARGIN_BLOCKS
+                        )));
+                    }
                     let terms = Terms {
                         offer_id: offer,
                         max_price_per_unit: max_price,

@@ -465,10 +465,12 @@ pub async fn create(market: &Marketplace<'_>, journal: &Journal, input: &JobInpu
 /// Blocks past a phase's deadline before the renter calls `cleanup` itself.
 pub const CLEANUP_GRACE_BLOCKS: u32 = 2;
 
-/// Follows a job to its end: reveals the seed once the provider's commitment is in a sealed
-/// block, makes due verifier draws, and calls `cleanup` once a phase's deadline (plus
-/// [`CLEANUP_GRACE_BLOCKS`]) has passed with nobody acting. `on_state` sees every state
-/// change (for progress display).
+/// Follows a job to its end: reveals the seed once the provider's commitment is in a
+/// finalized block (a retracted commitment could otherwise be made again knowing the
+/// sample), makes due verifier draws, and calls `cleanup` once a phase's deadline (plus
+/// [`CLEANUP_GRACE_BLOCKS`]) has passed with nobody acting. It acts on the best block and
+/// returns once the job's end is final. `on_state` sees every state change (for progress
+/// display).
 ///
 /// # Errors
 /// Chain errors; [`RenterError::Timeout`] after `timeout`.
@@ -485,7 +487,7 @@ pub async fn follow(
         if start.elapsed() > timeout {
             return Err(RenterError::Timeout { job: id, waited: timeout, state: last.unwrap_or(JobState::Open) });
         }
-        let (job, now) = match (market.job(id).await, market.chain().finalized_number().await) {
+        let (job, now) = match (market.job(id).await, market.chain().best_number().await) {
             (Ok(Some(j)), Ok(now)) => (j, now),
             (Ok(None), _) => return Err(ChainError::Unexpected(format!("job {id} does not exist")).into()),
             // The connection dropped: the client reconnects by itself; read again shortly.
@@ -500,10 +502,26 @@ pub async fn follow(
             on_state(job.state);
             last = Some(job.state);
         }
-        if job.state.is_terminal() {
+        let wants_final = job.state.is_terminal() || (job.state == JobState::Committed && now > job.commit_block);
+        let is_final = if wants_final {
+            match market.finalized().await {
+                Ok((fin, _)) => match fin.job_core(id).await {
+                    Ok(f) => f.is_some_and(|f| f.state == job.state),
+                    Err(e) if e.is_connection() => false,
+                    Err(e) => return Err(e.into()),
+                },
+                Err(e) if e.is_connection() => false,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            false
+        };
+        if job.state.is_terminal() && is_final {
             return Ok(job);
         }
-        let step = if job.state == JobState::Committed && now > job.commit_block {
+        let step = if job.state.is_terminal() {
+            None
+        } else if job.state == JobState::Committed && now > job.commit_block && is_final {
             Some(market.reveal_seed(id, *seed).await.map(|_| ()))
         } else if job.draw_at.is_some_and(|b| b < now) || now > job.phase_deadline + CLEANUP_GRACE_BLOCKS {
             // A due draw is made by anyone once its beacon block is sealed; a grace period

@@ -436,13 +436,14 @@ pub struct Summary {
 }
 
 /// Reads `market`'s events from `from_block` to the finalized head, folds them, and reads
-/// the providers' current records.
+/// the providers' records at that same head.
 ///
 /// # Errors
 /// Chain errors.
 pub async fn summarize(market: &Marketplace<'_>, from_block: u32) -> Result<Summary, ChainError> {
     let chain = market.chain();
-    let to_block = chain.finalized_number().await?;
+    let (market, to_block) = market.finalized().await?;
+    let market = &market;
     let events = chain.contract_events_in(market.address(), from_block, to_block).await?;
     let f = fold(&events);
     let mut providers = Vec::new();

@@ -77,7 +77,12 @@ pub struct TestNode {
     node: PathBuf,
     spec: PathBuf,
     dir: tempfile::TempDir,
+    /// Blocks are made by [`TestNode::produce_blocks`], not the node's own timer.
+    manual: bool,
 }
+
+/// The node's own block timer when blocks are made by hand: once a day (never, in a test).
+const MANUAL_BLOCK_MS: &str = "86400000";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
@@ -93,24 +98,89 @@ impl TestNode {
         Some(Self::start_with(&node, &spec).unwrap_or_else(|e| panic!("{test}: {e}")))
     }
 
+    /// Starts a node for `test` that makes no blocks by itself: [`TestNode::produce_blocks`]
+    /// makes them, with finality lagging the head (what Polkadot Hub's GRANDPA does and the
+    /// dev node's instant finality does not). `None` as for [`TestNode::start`].
+    pub fn start_manual(test: &str) -> Option<Self> {
+        let node = node_binary();
+        let spec = chain_spec();
+        require(test, "polkadot-omni-node", &node)?;
+        require(test, "dev chain spec", &spec)?;
+        let started = (|| {
+            let dir = tempfile::Builder::new().prefix("capacloud-node-").tempdir().map_err(|e| e.to_string())?;
+            let (rpc_port, p2p_port) = (free_port(), free_port());
+            let child = Self::spawn(&node, &spec, dir.path(), rpc_port, p2p_port, MANUAL_BLOCK_MS)?;
+            let mut me = Self { child, rpc_port, p2p_port, node: node.clone(), spec: spec.clone(), dir, manual: true };
+            me.wait_ready()?;
+            Ok::<_, String>(me)
+        })();
+        Some(started.unwrap_or_else(|e| panic!("{test}: {e}")))
+    }
+
+    /// Makes a block every `interval` through the node's manual-seal RPC
+    /// (`engine_createBlock`, not finalized) and finalizes the block `lag` behind the new
+    /// head (`engine_finalizeBlock`), until the returned handle is dropped. For a node from
+    /// [`TestNode::start_manual`]; call from within a tokio runtime.
+    pub fn produce_blocks(&self, interval: Duration, lag: u32) -> BlockProducer {
+        assert!(self.manual, "produce_blocks needs a node from start_manual");
+        let interval_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(interval.as_millis() as u64));
+        let url = format!("http://127.0.0.1:{}", self.rpc_port);
+        let ms = interval_ms.clone();
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let call = |method: &'static str, params: serde_json::Value| {
+                let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+                let req = http.post(&url).header("content-type", "application/json").body(body);
+                async move {
+                    let bytes = req.send().await.map_err(|e| e.to_string())?.bytes().await.map_err(|e| e.to_string())?;
+                    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+                    match v.get("result") {
+                        Some(r) => Ok(r.clone()),
+                        None => Err(format!("{method}: {v}")),
+                    }
+                }
+            };
+            let mut made: u64 = 0;
+            loop {
+                tokio::time::sleep(Duration::from_millis(ms.load(std::sync::atomic::Ordering::Relaxed))).await;
+                if let Err(e) = call("engine_createBlock", serde_json::json!([true, false, null])).await {
+                    eprintln!("block producer: {e}");
+                    continue;
+                }
+                made += 1;
+                if made > u64::from(lag) {
+                    let target = made - u64::from(lag);
+                    let finalized = async {
+                        let hash = call("chain_getBlockHash", serde_json::json!([target])).await?;
+                        call("engine_finalizeBlock", serde_json::json!([hash, null])).await
+                    };
+                    if let Err(e) = finalized.await {
+                        eprintln!("block producer: finalizing #{target}: {e}");
+                    }
+                }
+            }
+        });
+        BlockProducer { task, interval_ms }
+    }
+
     /// Starts `node` on `spec` with 1 s blocks and waits until its RPC answers.
     pub fn start_with(node: &Path, spec: &Path) -> Result<Self, String> {
         let dir = tempfile::Builder::new().prefix("capacloud-node-").tempdir().map_err(|e| e.to_string())?;
         let (rpc_port, p2p_port) = (free_port(), free_port());
-        let child = Self::spawn(node, spec, dir.path(), rpc_port, p2p_port)?;
-        let mut me = Self { child, rpc_port, p2p_port, node: node.into(), spec: spec.into(), dir };
+        let child = Self::spawn(node, spec, dir.path(), rpc_port, p2p_port, "1000")?;
+        let mut me = Self { child, rpc_port, p2p_port, node: node.into(), spec: spec.into(), dir, manual: false };
         me.wait_ready()?;
         Ok(me)
     }
 
-    fn spawn(node: &Path, spec: &Path, dir: &Path, rpc_port: u16, p2p_port: u16) -> Result<Child, String> {
+    fn spawn(node: &Path, spec: &Path, dir: &Path, rpc_port: u16, p2p_port: u16, block_ms: &str) -> Result<Child, String> {
         let log = std::fs::File::create(dir.join("node.log")).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(node);
         cmd.arg("--chain")
             .arg(spec)
             .arg("--base-path")
             .arg(dir.join("data"))
-            .args(["--dev", "--dev-block-time", "1000", "--state-pruning", "archive"])
+            .args(["--dev", "--dev-block-time", block_ms, "--state-pruning", "archive"])
             .args(["--no-prometheus", "--no-telemetry", "--no-mdns"])
             .args(["--rpc-port", &rpc_port.to_string(), "--port", &p2p_port.to_string()])
             .stdin(Stdio::null())
@@ -138,7 +208,8 @@ impl TestNode {
     pub fn restart(&mut self) -> Result<(), String> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(&self.node, &self.spec, self.dir.path(), self.rpc_port, self.p2p_port)?;
+        let block_ms = if self.manual { MANUAL_BLOCK_MS } else { "1000" };
+        self.child = Self::spawn(&self.node, &self.spec, self.dir.path(), self.rpc_port, self.p2p_port, block_ms)?;
         self.wait_ready()
     }
 
@@ -148,7 +219,8 @@ impl TestNode {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("node exited with {status} before RPC answered:\n{}", self.log_tail(40)));
             }
-            if TcpStream::connect(("127.0.0.1", self.rpc_port)).is_ok() && self.log_contains("Imported #") {
+            let ready = if self.manual { "Running JSON-RPC server" } else { "Imported #" };
+            if TcpStream::connect(("127.0.0.1", self.rpc_port)).is_ok() && self.log_contains(ready) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -191,6 +263,25 @@ impl Drop for TestNode {
         if std::thread::panicking() {
             eprintln!("--- node log tail ({}) ---\n{}", self.url(), self.log_tail(30));
         }
+    }
+}
+
+/// Makes a node's blocks (see [`TestNode::produce_blocks`]); stops when dropped.
+pub struct BlockProducer {
+    task: tokio::task::JoinHandle<()>,
+    interval_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl BlockProducer {
+    /// Changes the time between blocks from the next block on.
+    pub fn set_interval(&self, interval: Duration) {
+        self.interval_ms.store(interval.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for BlockProducer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -334,9 +425,9 @@ pub async fn deploy_fast<'a>(admin: &'a capacloud_client::chain::Chain, code: &[
 /// When the chain stops answering.
 pub async fn next_epoch(m: &capacloud_client::Marketplace<'_>) {
     let epoch = m.state().await.expect("state").epoch_blocks;
-    let now = m.chain().finalized_number().await.expect("height");
+    let now = m.chain().best_number().await.expect("height");
     let target = (now / epoch + 1) * epoch;
-    while m.chain().finalized_number().await.expect("height") < target {
+    while m.chain().best_number().await.expect("height") < target {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
 }

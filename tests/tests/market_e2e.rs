@@ -165,7 +165,7 @@ async fn marketplace_lifecycles_on_a_real_node() {
     wait_until_past(&dave, m.job_core(id).await.unwrap().unwrap().commit_block).await;
     batch_cost.push(cost(&md.reveal_seed(id, seed).await.unwrap()));
     let k = m.job_core(id).await.unwrap().unwrap().sampled;
-    assert!(k >= 1 && k < 40, "about 10 of 100 sampled: {k}");
+    assert!((1..40).contains(&k), "about 10 of 100 sampled: {k}");
     let v = drawn(&m, id).await;
     let mv = m.with(chains[&v]);
     batch_cost.push(cost(&verifier_commit(&mv, id, &roots).await.unwrap()));

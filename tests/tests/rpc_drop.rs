@@ -77,7 +77,7 @@ async fn workers_and_renter_survive_a_node_restart() {
     };
     let (_, _, (first, second)) = tokio::join!(workers[0].run(stopped(stop_rx.clone())), workers[1].run(stopped(stop_rx.clone())), renter);
     assert_eq!((first.state, second.state), (JobState::Settled, JobState::Settled));
-    assert_eq!(first.provider_answer == [0; 32], false);
+    assert_ne!(first.provider_answer, [0; 32]);
     assert_eq!(blob_roots(&first), blob_roots(&second), "same spec, same result");
     assert_eq!(bob_metrics.step_count("committed"), 2);
     assert_eq!(bob_metrics.step_count("revealed"), 2);

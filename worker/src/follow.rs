@@ -1,4 +1,6 @@
-//! Follows finalized blocks and yields the events one marketplace contract emitted.
+//! Follows the best blocks and yields the events one marketplace contract emitted (they wake
+//! the provider's passes, which read the chain themselves: a block that is later retracted
+//! costs a pass, nothing more).
 
 use capacloud_client::chain::{self, ChainError, ContractEvent};
 use std::future::Future;
@@ -6,14 +8,14 @@ use subxt::utils::H160;
 use subxt::OnlineClient;
 use tokio::sync::mpsc;
 
-/// A marketplace event with the block that finalized it.
+/// A marketplace event with the best block that carried it.
 #[derive(Clone, Debug)]
 pub struct Observed {
     pub block_number: u32,
     pub event: ContractEvent,
 }
 
-/// Streams `contract`'s events from every finalized block into `tx` until `shutdown`
+/// Streams `contract`'s events from every new best block into `tx` until `shutdown`
 /// resolves or the receiver is dropped. Undecodable events are passed on raw.
 ///
 /// # Errors
@@ -24,14 +26,14 @@ pub async fn follow(
     tx: mpsc::Sender<Observed>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ChainError> {
-    let mut blocks = client.blocks().subscribe_finalized().await?;
+    let mut blocks = client.blocks().subscribe_best().await?;
     tokio::pin!(shutdown);
     loop {
         let block = tokio::select! {
             _ = &mut shutdown => return Ok(()),
             next = blocks.next() => match next {
                 Some(b) => b?,
-                None => return Err(ChainError::Unexpected("finalized block subscription ended".into())),
+                None => return Err(ChainError::Unexpected("best block subscription ended".into())),
             },
         };
         let number = block.number();

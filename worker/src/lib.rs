@@ -1,6 +1,6 @@
 //! CapaCloud provider worker library: what `capacloud-worker` runs, as functions tests can drive.
 //!
-//! - [`follow`] follows finalized blocks and yields the marketplace's events.
+//! - [`follow`] follows the best blocks and yields the marketplace's events.
 //! - [`provider`] is the job loop: take jobs, run them on the GPU, commit, reveal, verify.
 //! - [`isolate`] runs kernels in child processes, so a crashing driver takes down only the child.
 //! - [`metrics`] is what it counts, served at `/metrics`.

@@ -88,6 +88,11 @@ impl Metrics {
     pub fn step_count(&self, action: &'static str) -> u64 {
         self.steps.get_or_create(&ActionLabel { action }).get()
     }
+
+    /// How many failures with `reason` were counted (tests and logs).
+    pub fn failure_count(&self, reason: &'static str) -> u64 {
+        self.failures.get_or_create(&ReasonLabel { reason }).get()
+    }
 }
 
 #[cfg(test)]

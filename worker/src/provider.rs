@@ -18,10 +18,18 @@
 //!
 //! What the worker knows between passes ([`WorkerState`]) is written atomically and fsynced
 //! after every change; a corrupt state file is rebuilt from the chain, never fatal.
+//!
+//! It acts on the best block (a step costs one block, not the finality lag) and waits for
+//! finality only where a retracted block could cost it: a reveal (the batch root, a
+//! verifier's answer) is sent only once the phase that protects it is final — every
+//! commitment it follows is in a finalized block, so no re-organisation can let a verifier
+//! re-commit after seeing it — and a job is forgotten only once its end is final. A job
+//! whose reveal window cannot hold the chain's finality lag plus
+//! [`chain::REVEAL_MARGIN_BLOCKS`] is not taken.
 
 use crate::metrics::{ActionLabel, Metrics, StateLabel};
 use capacloud_client::blob::{self, BlobStore, LocalStore, Resolver};
-use capacloud_client::chain::{Chain, ChainError};
+use capacloud_client::chain::{self, Chain, ChainError};
 use capacloud_client::marketplace::{hash, merkle, sample, Amount, Hash32, JobCore, JobInput, JobState, Reveal, Sha, Verifier};
 use capacloud_client::Marketplace;
 use capacloud_executor::batch::TaskManifest;
@@ -399,7 +407,7 @@ impl Worker {
         self.recheck_health().await;
         let market = self.market();
         let count = market.job_count().await.inspect_err(|e| self.count_rpc(e))?;
-        let now = self.chain.finalized_number().await.inspect_err(|e| self.count_rpc(e))?;
+        let now = self.chain.best_number().await.inspect_err(|e| self.count_rpc(e))?;
         let live: Vec<u64> = {
             let mut st = self.state.lock().unwrap();
             let from = st.next_job;
@@ -473,10 +481,25 @@ impl Worker {
             Err(e) => return Visit::Unreadable(e),
         };
         if core.state.is_terminal() {
-            self.finish(id, &core);
-            return Visit::Ended;
+            // Forgotten only once the end is final: a retracted block could bring it back.
+            return match self.phase_is_final(id, &core).await {
+                Ok(true) => {
+                    self.finish(id, &core);
+                    Visit::Ended
+                }
+                Ok(false) => Visit::Live(core.state, Ok(None)),
+                Err(WorkerError::Chain(e)) => Visit::Unreadable(e),
+                Err(e) => Visit::Live(core.state, Err(e)),
+            };
         }
         Visit::Live(core.state, self.step(id, &core, now).await)
+    }
+
+    /// Whether the finalized head has job `id` in the phase `core` (read at the best block)
+    /// shows: same state and round. A reveal waits for this (see the module docs).
+    async fn phase_is_final(&self, id: u64, core: &JobCore) -> Result<bool, WorkerError> {
+        let (fin, _) = self.market().finalized().await?;
+        Ok(fin.job_core(id).await?.is_some_and(|f| f.state == core.state && f.round == core.round))
     }
 
     fn count_rpc(&self, e: &ChainError) {
@@ -588,7 +611,7 @@ impl Worker {
                         Ok(Some("verification committed"))
                     }
                     Ok(None) => Ok(None),
-                    Err(e) if matches!(e, WorkerError::Unavailable { .. }) => {
+                    Err(WorkerError::Unavailable { .. }) => {
                         market.report(id, false).await?;
                         Ok(Some("reported inputs unavailable as verifier"))
                     }
@@ -596,6 +619,9 @@ impl Worker {
                 }
             }
             JobState::Reveal if mine && core.batch_root == [0; 32] && now > core.commit_block && !past(0) => {
+                if !self.phase_is_final(id, core).await? {
+                    return Ok(None);
+                }
                 let Some(c) = self.result(id, core, Role::Provider).await? else { return Ok(None) };
                 let reveal = if core.checked() {
                     let indices = sample::sampled::<Sha>(&core.check_seed, core.tasks, core.check_rate_bps, !core.seed_revealed);
@@ -612,7 +638,7 @@ impl Worker {
             }
             JobState::Reveal if verifier.is_some_and(|v| v.account == self.me && v.has_committed() && !v.has_revealed()) && !past(0) => {
                 let v = verifier.expect("matched");
-                if now <= v.committed_at {
+                if now <= v.committed_at || !self.phase_is_final(id, core).await? {
                     return Ok(None);
                 }
                 let Some(c) = self.result(id, core, Role::Verifier(core.round)).await? else { return Ok(None) };
@@ -656,6 +682,13 @@ impl Worker {
     /// `false` (and the job remembered as refused) when it fails.
     async fn take_check(&self, id: u64, core: &JobCore) -> Result<bool, WorkerError> {
         if self.state.lock().unwrap().refused.contains(&id) {
+            return Ok(false);
+        }
+        // Not remembered as refused: the lag may shrink before the job's window closes.
+        let lag = self.chain.finality_lag().await?;
+        if !chain::window_holds_lag(core.terms.reveal_window, lag) {
+            tracing::warn!(job_id = id, lag, reveal_window = core.terms.reveal_window, "not taken: the reveal window cannot hold the finality lag");
+            self.metrics.fail("window_below_lag");
             return Ok(false);
         }
         let checked = async {

@@ -29,8 +29,9 @@ pub fn router(store: LocalStore, metrics: Arc<Metrics>, gate: Arc<dyn server::Ga
 }
 
 /// Admits the renter of a job that produced a root (the worker notes each job's roots when
-/// it computes them) once that job is paid for (settled, or unverified with "pay anyway"),
-/// and grants it so the chain is asked once. Nobody is admitted for a job that was
+/// it computes them) once that job is paid for (settled, or unverified with "pay anyway")
+/// in a finalized block (a payment in a block that is later retracted pays nothing), and
+/// grants it so the chain is asked once. Nobody is admitted for a job that was
 /// refunded, slashed or is still running: the renter pays before it gets the work.
 pub struct ChainGate {
     chain: Arc<Chain>,
@@ -52,7 +53,13 @@ impl server::Gate for ChainGate {
             Ok(Ok(jobs)) => jobs,
             _ => return false,
         };
-        let market = Marketplace::unchecked(&self.chain, self.market);
+        let market = match Marketplace::unchecked(&self.chain, self.market).finalized().await {
+            Ok((m, _)) => m,
+            Err(e) => {
+                tracing::debug!(%e, "reading the finalized head for a reader check failed");
+                return false;
+            }
+        };
         for job in jobs.into_iter().rev() {
             match market.job_core(job).await {
                 Ok(Some(core)) if core.renter == *reader && core.renter_paid() => {

@@ -4,6 +4,16 @@
 //! Every state-changing contract call is dry-run first; the extrinsic then carries the
 //! gas (`gas_required`) and storage deposit limit (the charged deposit) the dry-run
 //! measured, so a call that would fail is refused before anything is signed or paid.
+//!
+//! **Best block and finality.** A signing party acts on the chain's *best* block: reads and
+//! dry-runs see it, and a submission returns once its transaction is in a best block. On a
+//! chain whose finality lags its head (Polkadot Hub: GRANDPA, a few blocks behind), waiting
+//! for finality at every step would cost the lag once per protocol step. Finality is tracked
+//! separately ([`Chain::finalized_head`], [`Chain::best_head`], reads pinned to a block
+//! through [`Chain::storage_at`]): callers wait for it where a retracted block could hurt
+//! them — before revealing a secret that a commitment in that block protects, and before
+//! treating an outcome (a payment, a job's end) as done. Read-only followers (indexers)
+//! use the finalized chain only.
 
 pub mod marketplace;
 pub mod revive;
@@ -52,7 +62,7 @@ pub enum ChainError {
         #[source]
         source: codec::Error,
     },
-    #[error("{what}: not finalized within {secs} s (it may still land; the next send re-reads the nonce)")]
+    #[error("{what}: not in a block within {secs} s (it may still land; the next send re-reads the nonce)")]
     Timeout { what: String, secs: u64 },
     #[error("{0}")]
     Unexpected(String),
@@ -111,6 +121,16 @@ impl ContractEvent {
     }
 }
 
+/// Blocks a reveal window must exceed the finality lag by: a reveal waits until the phase
+/// that protects it is final, then needs a block to land in and one of slack.
+pub const REVEAL_MARGIN_BLOCKS: u32 = 2;
+
+/// Whether a reveal window of `window` blocks leaves time to reveal on a chain whose
+/// finalized head is `lag` blocks behind its best block (see the module docs).
+pub fn window_holds_lag(window: u32, lag: u32) -> bool {
+    window > lag.saturating_add(REVEAL_MARGIN_BLOCKS)
+}
+
 /// Gas above the dry-run's estimate a call may use, in percent (unused gas is refunded).
 pub const GAS_HEADROOM_PCT: u64 = 25;
 /// Storage deposit above the dry-run's a call may be charged, in plancks (0.05 WND: a few
@@ -118,7 +138,7 @@ pub const GAS_HEADROOM_PCT: u64 = 25;
 pub const DEPOSIT_HEADROOM: u128 = 50_000_000_000;
 /// Sends of one call, the first included, when the state moves between dry-run and block.
 pub const CALL_ATTEMPTS: u32 = 3;
-/// Longest wait for a submitted transaction to be finalized.
+/// Longest wait for a submitted transaction to be included in a best block.
 pub const SUBMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn with_headroom(w: Weight) -> Weight {
@@ -126,7 +146,8 @@ fn with_headroom(w: Weight) -> Weight {
     Weight { ref_time: up(w.ref_time), proof_size: up(w.proof_size) }
 }
 
-/// What a submitted, finalized extrinsic did.
+/// What a submitted extrinsic did, as of the best block that included it (it becomes final
+/// when the finalized head reaches `block_number` with `block_hash` on its chain).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Receipt {
     pub block_hash: H256,
@@ -202,7 +223,7 @@ impl Chain {
 
     /// The signer's free balance, in plancks.
     pub async fn free_balance(&self) -> Result<u128, ChainError> {
-        free_balance(&self.client, &self.account()).await
+        free_balance(self, &self.account()).await
     }
 
     /// The number of the latest finalized block.
@@ -210,11 +231,39 @@ impl Chain {
         Ok(finalized_head(&self.rpc).await?.0)
     }
 
+    /// The number of the best block: the height the next transaction is judged against
+    /// (its block is this one's child).
+    pub async fn best_number(&self) -> Result<u32, ChainError> {
+        Ok(best_head(&self.rpc).await?.0)
+    }
+
+    /// The latest finalized block: number and hash.
+    pub async fn finalized_head(&self) -> Result<(u32, H256), ChainError> {
+        finalized_head(&self.rpc).await
+    }
+
+    /// The best block: number and hash.
+    pub async fn best_head(&self) -> Result<(u32, H256), ChainError> {
+        best_head(&self.rpc).await
+    }
+
+    /// Blocks the finalized head is behind the best block.
+    pub async fn finality_lag(&self) -> Result<u32, ChainError> {
+        let (best, _) = best_head(&self.rpc).await?;
+        let (fin, _) = finalized_head(&self.rpc).await?;
+        Ok(best.saturating_sub(fin))
+    }
+
+    /// The block reads see when none is named: the best block.
+    async fn best_hash(&self) -> Result<H256, ChainError> {
+        self.rpc.chain_get_block_hash(None).await?.ok_or_else(|| ChainError::Unexpected("no best block".into()))
+    }
+
     /// Whether pallet-revive already maps the signer's H160 back to its account.
     pub async fn is_mapped(&self) -> Result<bool, ChainError> {
         let key = vec![Value::from_bytes(self.address().0)];
         let q = subxt::dynamic::storage(revive::PALLET, "OriginalAccount", key);
-        let found = self.client.storage().at_latest().await?.fetch(&q).await?;
+        let found = self.client.storage().at(self.best_hash().await?).fetch(&q).await?;
         Ok(found.is_some())
     }
 
@@ -306,14 +355,28 @@ impl Chain {
     }
 
     /// Reads the raw value a contract stores under `key` (pallet-revive's variable-length
-    /// keys, as ink! mappings use them), `None` if nothing is stored.
+    /// keys, as ink! mappings use them) at the best block, `None` if nothing is stored.
     pub async fn storage(&self, contract: H160, key: &[u8]) -> Result<Option<Vec<u8>>, ChainError> {
-        storage(&self.client, contract, key).await
+        self.storage_at(contract, key, None).await
     }
 
-    /// A contract's balance in contract units (18 decimals).
-    pub async fn contract_balance(&self, contract: H160) -> Result<u128, ChainError> {
-        let bytes = self.client.runtime_api().at_latest().await?.call_raw("ReviveApi_balance", Some(&contract.encode())).await?;
+    /// [`Chain::storage`] at block `at` (`None`: the best block).
+    pub async fn storage_at(&self, contract: H160, key: &[u8], at: Option<H256>) -> Result<Option<Vec<u8>>, ChainError> {
+        let at = match at {
+            Some(h) => h,
+            None => self.best_hash().await?,
+        };
+        storage_in(&self.client, contract, key, at).await
+    }
+
+    /// A contract's balance in contract units (18 decimals) at block `at` (`None`: the
+    /// best block).
+    pub async fn contract_balance(&self, contract: H160, at: Option<H256>) -> Result<u128, ChainError> {
+        let at = match at {
+            Some(h) => h,
+            None => self.best_hash().await?,
+        };
+        let bytes = self.client.runtime_api().at(at).call_raw("ReviveApi_balance", Some(&contract.encode())).await?;
         let b = primitive_types::U256::decode(&mut &bytes[..]).map_err(|source| ChainError::Decode { what: "balance", source })?;
         u128::try_from(b).map_err(|_| ChainError::Unexpected(format!("contract balance {b} exceeds u128")))
     }
@@ -369,7 +432,7 @@ impl Chain {
         func: &str,
         params: &[u8],
     ) -> Result<(revive::ContractResultHead, Vec<u8>), ChainError> {
-        let bytes = self.client.runtime_api().at_latest().await?.call_raw(func, Some(params)).await?;
+        let bytes = self.client.runtime_api().at(self.best_hash().await?).call_raw(func, Some(params)).await?;
         let mut input = &bytes[..];
         let head = revive::ContractResultHead::decode(&mut input)
             .map_err(|source| ChainError::Decode { what: "ContractResult", source })?;
@@ -410,7 +473,7 @@ impl Chain {
         })
     }
 
-    /// Signs, submits and waits for finalization (at most [`SUBMIT_TIMEOUT`]); a failed
+    /// Signs, submits and waits until a best block includes it (at most [`SUBMIT_TIMEOUT`]); a failed
     /// dispatch is an error. After any failure the next send re-reads the account's nonce
     /// from the node (pool included), so a lost or dropped transaction never leaves later
     /// ones waiting in the future queue.
@@ -440,7 +503,8 @@ impl Chain {
         let in_block = loop {
             let failure = match tokio::time::timeout_at(deadline, progress.next()).await {
                 Err(_) => ChainError::Timeout { what: what.into(), secs: SUBMIT_TIMEOUT.as_secs() },
-                Ok(Some(Ok(TxStatus::InFinalizedBlock(b)))) => break b,
+                // Acting on the best block: the caller tracks finality where it matters.
+                Ok(Some(Ok(TxStatus::InBestBlock(b)))) | Ok(Some(Ok(TxStatus::InFinalizedBlock(b)))) => break b,
                 Ok(Some(Ok(TxStatus::Error { message })))
                 | Ok(Some(Ok(TxStatus::Invalid { message })))
                 | Ok(Some(Ok(TxStatus::Dropped { message }))) => ChainError::Dispatch { what: what.into(), reason: message },
@@ -483,7 +547,7 @@ impl Chain {
             fee,
             events: contract_events,
         };
-        tracing::debug!(what, block = block_number, fee, "extrinsic finalized");
+        tracing::debug!(what, block = block_number, fee, "extrinsic in a best block");
         Ok((events, receipt))
     }
 
@@ -492,8 +556,8 @@ impl Chain {
         contract_events_at(&self.client, hash).await
     }
 
-    /// `contract`'s events in the finalized blocks `from..=to` (each with its block number),
-    /// in chain order. Undecodable events are included raw.
+    /// `contract`'s events in the blocks `from..=to` of the best chain (each with its block
+    /// number), in chain order. Undecodable events are included raw.
     pub async fn contract_events_in(&self, contract: H160, from: u32, to: u32) -> Result<Vec<(u32, ContractEvent)>, ChainError> {
         let mut out = Vec::new();
         for n in from..=to {
@@ -641,6 +705,13 @@ async fn finalized_head(rpc: &LegacyRpcMethods<Config>) -> Result<(u32, H256), C
     Ok((header.number, hash))
 }
 
+/// The best block: number and hash.
+async fn best_head(rpc: &LegacyRpcMethods<Config>) -> Result<(u32, H256), ChainError> {
+    let hash = rpc.chain_get_block_hash(None).await?.ok_or_else(|| ChainError::Unexpected("no best block".into()))?;
+    let header = rpc.chain_get_header(Some(hash)).await?.ok_or_else(|| ChainError::Unexpected("best block has no header".into()))?;
+    Ok((header.number, hash))
+}
+
 /// Contract events emitted in block `hash`, in order.
 pub async fn contract_events_at(
     client: &OnlineClient<Config>,
@@ -654,10 +725,10 @@ pub async fn contract_events_at(
     Ok(out)
 }
 
-/// The free balance of `account`, in plancks.
-pub async fn free_balance(client: &OnlineClient<Config>, account: &AccountId32) -> Result<u128, ChainError> {
+/// The free balance of `account`, in plancks, at the best block.
+async fn free_balance(chain: &Chain, account: &AccountId32) -> Result<u128, ChainError> {
     let q = subxt::dynamic::storage("System", "Account", vec![Value::from_bytes(account.0)]);
-    let Some(info) = client.storage().at_latest().await?.fetch(&q).await? else {
+    let Some(info) = chain.client.storage().at(chain.best_hash().await?).fetch(&q).await? else {
         return Ok(0);
     };
     let value = info.to_value()?;
@@ -668,11 +739,10 @@ pub async fn free_balance(client: &OnlineClient<Config>, account: &AccountId32) 
         .ok_or_else(|| ChainError::Unexpected("System.Account has no data.free".into()))
 }
 
-/// Reads the raw value `contract` stores under `key` at the latest block (see
-/// [`Chain::storage`]); for readers without a signing key.
-pub async fn storage(client: &OnlineClient<Config>, contract: H160, key: &[u8]) -> Result<Option<Vec<u8>>, ChainError> {
+/// Reads the raw value `contract` stores under `key` at block `at` (see [`Chain::storage`]).
+async fn storage_in(client: &OnlineClient<Config>, contract: H160, key: &[u8], at: H256) -> Result<Option<Vec<u8>>, ChainError> {
     let params = (contract, key.to_vec()).encode();
-    let bytes = client.runtime_api().at_latest().await?.call_raw("ReviveApi_get_storage_var_key", Some(&params)).await?;
+    let bytes = client.runtime_api().at(at).call_raw("ReviveApi_get_storage_var_key", Some(&params)).await?;
     match bytes.split_first() {
         Some((0, mut ok)) => Option::<Vec<u8>>::decode(&mut ok).map_err(|source| ChainError::Decode { what: "storage value", source }),
         Some((1, err)) => Err(ChainError::Unexpected(format!(
