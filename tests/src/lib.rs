@@ -453,13 +453,18 @@ pub async fn provider_with_offer(
 /// # Panics
 /// When it is not built.
 pub fn built_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
+    let bin = binary_path(name);
+    assert!(bin.exists(), "{} not built (run `cargo build --workspace --bins` first, as `make test` does)", bin.display());
+    bin
+}
+
+/// Where this workspace's binary `name` is built, seen from the running test or benchmark.
+pub fn binary_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the running executable's path");
     let deps = exe.parent().expect("deps/");
     // Test executables live in target/<profile>/deps; binaries in target/<profile>.
     let dir = if deps.ends_with("deps") { deps.parent().expect("target/<profile>") } else { deps };
-    let bin = dir.join(name);
-    assert!(bin.exists(), "{} not built (run `cargo build --workspace --bins` first, as `make test` does)", bin.display());
-    bin
+    dir.join(name)
 }
 
 /// The directory of PostgreSQL's server binaries (`initdb`, `pg_ctl`):

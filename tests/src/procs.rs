@@ -93,7 +93,7 @@ pub struct WorkerProcess {
 /// # Errors
 /// The binary missing, or the worker not starting (its log is `dir/<name>.log`).
 pub fn start_worker(name: &str, suri: &str, url: &str, contract: &str, price: Amount, dir: &std::path::Path) -> Result<WorkerProcess> {
-    let bin = std::env::current_exe()?.with_file_name("capacloud-worker");
+    let bin = crate::binary_path("capacloud-worker");
     ensure!(bin.exists(), "{} not built (cargo build --bins)", bin.display());
     let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
     let mut child = Command::new(bin)

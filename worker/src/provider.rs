@@ -7,8 +7,10 @@
 //! Driven by on-chain state: every pass reads each live job's core (one storage read) and
 //! takes the one step the contract expects from this provider, if any, so a restarted
 //! worker resumes where the chain says it is and never submits a step twice. Each step is
-//! bounded by a time limit, and GPU work runs in background tasks (one per job and role):
-//! a commitment or reveal never waits behind another job's fetch or kernel.
+//! bounded by a time limit, and everything slow runs in background tasks — kernels (one per
+//! job and role) and the fetches and checks of a job's spec and inputs (one per job and
+//! purpose) — so a pass takes chain time only: a commitment or reveal never waits behind
+//! another job's fetch or kernel, however slow or silent its URIs are.
 //!
 //! Before it signs anything for a job it fetches and checks everything the job needs: the
 //! spec (format, limits, WGSL validation, bindings against the kernel's reflection, exact
@@ -275,6 +277,21 @@ enum Role {
 
 type Running = tokio::task::JoinHandle<Result<Computed, WorkerError>>;
 
+/// Why a job's inputs are being fetched and checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Purpose {
+    /// Before accepting or bidding.
+    Take,
+    /// To vote in an availability check.
+    Vote,
+}
+
+type Checking = tokio::task::JoinHandle<Result<(), WorkerError>>;
+
+/// How long a pass waits for a check it just started before moving on (a check of inputs
+/// that answer quickly then completes within the same pass).
+const QUICK_CHECK: Duration = Duration::from_secs(2);
+
 /// The job loop of one provider.
 pub struct Worker {
     chain: Arc<Chain>,
@@ -292,6 +309,11 @@ pub struct Worker {
     gpu_slot: tokio::sync::Semaphore,
     /// Background computations by (job, role).
     running: Mutex<BTreeMap<(u64, Role), Running>>,
+    /// Background fetches and checks of a job's spec, manifest and inputs, by (job, purpose):
+    /// a slow or silent URI delays only its own job, never a pass.
+    checks: Mutex<BTreeMap<(u64, Purpose), Checking>>,
+    /// Woken when background work finishes, so the next pass need not wait for a poll.
+    wake: tokio::sync::Notify,
     /// Job inputs and specs read once.
     inputs: Mutex<BTreeMap<u64, JobInput>>,
     /// The GPU's health: `None` while healthy, else when the last failed probe ran. While
@@ -321,6 +343,8 @@ impl Worker {
             metrics,
             gpu_slot: tokio::sync::Semaphore::new(1),
             running: Mutex::new(BTreeMap::new()),
+            checks: Mutex::new(BTreeMap::new()),
+            wake: tokio::sync::Notify::new(),
             inputs: Mutex::new(BTreeMap::new()),
             unhealthy_since: Mutex::new(None),
             offer_id: std::sync::atomic::AtomicU64::new(cfg_offer),
@@ -362,6 +386,7 @@ impl Worker {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(self.cfg.poll) => {}
+                _ = self.wake.notified() => {}
                 Some(_) = events.recv() => {
                     // Several events usually arrive per block: one pass covers them all.
                     while events.try_recv().is_ok() {}
@@ -370,6 +395,9 @@ impl Worker {
         }
         follower.abort();
         for (_, h) in std::mem::take(&mut *self.running.lock().unwrap()) {
+            h.abort();
+        }
+        for (_, h) in std::mem::take(&mut *self.checks.lock().unwrap()) {
             h.abort();
         }
         if let Err(e) = self.persist() {
@@ -517,6 +545,12 @@ impl Worker {
             st.computed.remove(&id).is_some() || core.provider == self.me
         };
         self.running.lock().unwrap().retain(|(j, _), _| *j != id);
+        self.checks.lock().unwrap().retain(|(j, _), h| {
+            if *j == id {
+                h.abort();
+            }
+            *j != id
+        });
         self.inputs.lock().unwrap().remove(&id);
         if took_part {
             self.metrics.jobs_finished.get_or_create(&StateLabel { state: format!("{:?}", core.state) }).inc();
@@ -597,9 +631,11 @@ impl Worker {
             }
             JobState::InputCheck if verifier.is_some_and(|v| v.account == self.me) && !past(0) => {
                 // Drawn to check the provider's report: can the inputs be fetched?
-                let available = match self.job_input(id).await {
-                    Ok(input) => self.fetch_all(id, core, &input).await.is_ok(),
-                    Err(_) => false,
+                let available = match self.checked_in_background(id, core, Purpose::Vote).await? {
+                    None => return Ok(None),
+                    Some(Ok(())) => true,
+                    Some(Err(e @ (WorkerError::Chain(_) | WorkerError::StepTimeout { .. } | WorkerError::Join { .. }))) => return Err(e),
+                    Some(Err(_)) => false,
                 };
                 market.report(id, available).await?;
                 Ok(Some(if available { "voted inputs available" } else { "voted inputs unavailable" }))
@@ -679,8 +715,8 @@ impl Worker {
     // ------------------------------------------------------------ validation before signing
 
     /// Checks everything a job needs before this worker signs for it (see the module docs);
-    /// `false` (and the job remembered as refused) when it fails.
-    async fn take_check(&self, id: u64, core: &JobCore) -> Result<bool, WorkerError> {
+    /// `false` while the check runs, and (the job remembered as refused) when it fails.
+    async fn take_check(self: &Arc<Self>, id: u64, core: &JobCore) -> Result<bool, WorkerError> {
         if self.state.lock().unwrap().refused.contains(&id) {
             return Ok(false);
         }
@@ -691,18 +727,47 @@ impl Worker {
             self.metrics.fail("window_below_lag");
             return Ok(false);
         }
-        let checked = async {
-            let input = self.job_input(id).await?;
-            self.fetch_all(id, core, &input).await.map(|_| ())
-        };
-        match checked.await {
+        let Some(checked) = self.checked_in_background(id, core, Purpose::Take).await? else { return Ok(false) };
+        match checked {
             Ok(()) => Ok(true),
-            Err(e @ (WorkerError::Chain(_) | WorkerError::StepTimeout { .. })) => Err(e),
+            Err(e @ (WorkerError::Chain(_) | WorkerError::StepTimeout { .. } | WorkerError::Join { .. })) => Err(e),
             Err(e) => {
                 tracing::warn!(job_id = id, %e, "job refused before signing");
                 self.metrics.fail(e.reason());
                 self.state.lock().unwrap().refused.insert(id);
                 Ok(false)
+            }
+        }
+    }
+
+    /// The outcome of fetching and checking everything job `id` needs ([`Worker::fetch_all`]),
+    /// run in a background task: `None` while it runs. A check just started gets
+    /// [`QUICK_CHECK`] to finish within this pass; one that takes longer (a slow or silent
+    /// URI: each fetch is bounded by the configured fetch timeout) is looked at again by a
+    /// later pass, woken when it ends. Every pass therefore takes chain time only.
+    async fn checked_in_background(self: &Arc<Self>, id: u64, core: &JobCore, purpose: Purpose) -> Result<Option<Result<(), WorkerError>>, WorkerError> {
+        let taken = self.checks.lock().unwrap().remove(&(id, purpose));
+        let mut handle = match taken {
+            Some(h) => h,
+            None => {
+                let (me, core) = (self.clone(), core.clone());
+                tokio::spawn(async move {
+                    let checked = async {
+                        let input = me.job_input(id).await?;
+                        me.fetch_all(id, &core, &input).await.map(|_| ())
+                    };
+                    let outcome = checked.await;
+                    me.wake.notify_one();
+                    outcome
+                })
+            }
+        };
+        let wait = if handle.is_finished() { Duration::ZERO } else { QUICK_CHECK };
+        match tokio::time::timeout(wait, &mut handle).await {
+            Ok(joined) => Ok(Some(joined.map_err(|e| WorkerError::Join { job: id, reason: e.to_string() })?)),
+            Err(_) => {
+                self.checks.lock().unwrap().insert((id, purpose), handle);
+                Ok(None)
             }
         }
     }
@@ -815,7 +880,14 @@ impl Worker {
                 None => {
                     let me = self.clone();
                     let core = core.clone();
-                    running.insert((id, role), tokio::spawn(async move { me.compute(id, &core, role).await }));
+                    running.insert(
+                        (id, role),
+                        tokio::spawn(async move {
+                            let computed = me.clone().compute(id, &core, role).await;
+                            me.wake.notify_one();
+                            computed
+                        }),
+                    );
                     return Ok(None);
                 }
             }

@@ -1,0 +1,186 @@
+//! Hostile renters against a provider running `capacloud-worker` with its defaults (kernels
+//! in the sandbox, 30 s fetches), on a real node. Four direct hires are posted to it just
+//! before an honest one: a spec URI that accepts connections and never answers, one that
+//! drips a byte a second forever, a kernel that is not valid WGSL, and an input its renter's
+//! store no longer serves. The worker signs none of them and stalls on none of them (its
+//! fetches run beside its passes): the honest job is accepted within two blocks and
+//! settles, well inside the 30 s a silent URI holds a fetch; every hostile job ends refunded,
+//! its renter getting back exactly its escrow; the provider's stake, reputation and
+//! withdrawable balance lose nothing (no slash, no timeout); its metrics name each refusal;
+//! and it stops cleanly. The money invariant holds at the end.
+
+use capacloud_client::blob::{self, LocalStore};
+use capacloud_client::marketplace::*;
+use capacloud_client::renter::{self, JobBundle, Journal, Terms};
+use capacloud_executor::workloads::matmul::Matmul;
+use capacloud_executor::workloads::Workload;
+use capacloud_tests::procs::{start_worker, stop_worker};
+use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, TestNode};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const PRICE: Amount = UNITS_PER_WND / 1_000;
+
+fn matmul_job(seed: u64) -> JobBundle {
+    let (spec, inputs) = Matmul { n: 64, seed }.prepare().to_job();
+    JobBundle { spec, tasks: vec![inputs], library: None }
+}
+
+/// A server that accepts connections and never answers (holding them open).
+async fn silent_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A server that answers `200 OK` with a 1 MB body and sends it a byte a second.
+async fn drip_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                if socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n").await.is_err() {
+                    return;
+                }
+                while socket.write_all(b"x").await.is_ok() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The amounts of job `id`'s events of one kind, picked by `f`.
+fn amounts(events: &[(u32, capacloud_client::chain::ContractEvent)], id: u64, f: impl Fn(&JobEventKind) -> Option<Amount>) -> Vec<Amount> {
+    events
+        .iter()
+        .filter_map(|(_, e)| match &e.decoded {
+            Some(Event::Job(j)) if j.job_id == id => f(&j.kind),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_renters_cost_a_default_worker_nothing() {
+    let test = "hostile_renters_cost_a_default_worker_nothing";
+    let Some(art) = contract_artifacts(test) else { return };
+    if gpu_or_skip(test).is_none() {
+        return;
+    }
+    let Some(node) = TestNode::start(test) else { return };
+    let url = node.url();
+    let [alice, bob, _, dave, _, _] = &dev_chains(&url).await;
+    let m = deploy_fast(alice, &art.code, 6, 10).await;
+    let contract = format!("{:?}", m.address());
+    let md = m.with(dave);
+
+    let dir = tempfile::tempdir().unwrap();
+    let worker = start_worker("bob", "//Bob", &url, &contract, PRICE, dir.path()).unwrap();
+    let offer = worker.offer_id;
+    let stake_before = m.provider(bob.address()).await.unwrap().unwrap().stake;
+
+    let renter_dir = tempfile::tempdir().unwrap();
+    let server = endpoint(LocalStore::new(renter_dir.path().join("blobs")).unwrap(), None).await;
+    let store = blob::open(&server.url).unwrap();
+    let lossy_dir = tempfile::tempdir().unwrap();
+    let lossy_server = endpoint(LocalStore::new(lossy_dir.path()).unwrap(), None).await;
+    let lossy = blob::open(&lossy_server.url).unwrap();
+    let terms = Terms { offer_id: Some(offer), max_price_per_unit: PRICE, check_rate_bps: 0, compute_blocks: 20, requirements: Requirements::default(), pay_if_unverified: false };
+
+    // The hostile jobs' inputs.
+    let staged = renter::stage(store.as_ref(), &matmul_job(1), &terms).await.unwrap();
+    let spec_uri = String::from_utf8(staged.uri.clone()).unwrap();
+    let moved = |to: &str| JobInput { uri: spec_uri.replace(&server.url, to).into_bytes(), ..staged.clone() };
+    let silent = moved(&silent_server().await);
+    let drip = moved(&drip_server().await);
+    let mut broken = matmul_job(2);
+    broken.spec.wgsl = "@compute @workgroup_size(8, 8) fn main( {".into();
+    let broken = renter::stage(store.as_ref(), &broken, &terms).await.unwrap();
+    let missing = renter::stage(lossy.as_ref(), &matmul_job(3), &terms).await.unwrap();
+    for f in std::fs::read_dir(lossy_dir.path()).unwrap() {
+        let path = f.unwrap().path();
+        if path.file_name().unwrap().to_str().unwrap() != hex::encode(missing.spec_hash) {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let honest = renter::stage(store.as_ref(), &matmul_job(4), &terms).await.unwrap();
+
+    // Posted hostile first, the honest job last, one block apart.
+    let journal = Journal::new(renter_dir.path().join("journal"));
+    let first_block = dave.best_number().await.unwrap();
+    let mut jobs = Vec::new();
+    for (name, input) in [("silent", &silent), ("drip", &drip), ("broken", &broken), ("missing", &missing), ("honest", &honest)] {
+        let seed = renter::random_seed().unwrap();
+        let id = renter::create(&md, &journal, input, &seed, dave.best_number().await.unwrap()).await.unwrap();
+        jobs.push((name, id, seed));
+    }
+    let ended = futures::future::join_all(jobs.iter().map(|(_, id, seed)| renter::follow(&md, *id, seed, Duration::from_secs(600), |_| {}))).await;
+    let ended: Vec<Job> = ended.into_iter().map(|r| r.unwrap()).collect();
+    let metrics = reqwest::get(format!("{}/metrics", worker.endpoint)).await.unwrap().text().await.unwrap();
+    stop_worker("bob", worker.child).unwrap();
+
+    let events = dave.contract_events_in(m.address(), first_block, dave.best_number().await.unwrap()).await.unwrap();
+    let (_, honest_id, _) = jobs[4];
+    let block_of = |id: u64, pick: fn(&JobEventKind) -> bool| {
+        events.iter().find_map(|(b, e)| match &e.decoded {
+            Some(Event::Job(j)) if j.job_id == id && pick(&j.kind) => Some(*b),
+            _ => None,
+        })
+    };
+    let created = block_of(honest_id, |k| matches!(k, JobEventKind::Created { .. })).unwrap();
+    let assigned = block_of(honest_id, |k| matches!(k, JobEventKind::Assigned { .. })).unwrap();
+    println!("honest job {honest_id}: created #{created}, accepted #{assigned}");
+    assert!(assigned - created <= 2, "the honest job was accepted at once ({created} → {assigned}), behind no hostile fetch");
+    assert_eq!(ended[4].state, JobState::Settled, "the honest job settled");
+    let paid = amounts(&events, honest_id, |k| match k {
+        JobEventKind::Settled { provider_payout, .. } => Some(*provider_payout),
+        _ => None,
+    });
+    assert_eq!(md.withdrawable_of(bob.address()).await.unwrap(), paid.iter().sum::<Amount>(), "Bob was paid for the honest job, nothing taken");
+
+    for ((name, id, _), job) in jobs.iter().zip(&ended).take(4) {
+        assert_eq!(job.state, JobState::Refunded, "{name}: refunded");
+        let escrow = amounts(&events, *id, |k| match k {
+            JobEventKind::Created { escrow, .. } => Some(*escrow),
+            _ => None,
+        });
+        let refunded = amounts(&events, *id, |k| match k {
+            JobEventKind::Refunded { amount, .. } => Some(*amount),
+            _ => None,
+        });
+        assert_eq!(refunded.iter().sum::<Amount>(), escrow[0], "{name}: the renter got exactly its escrow back");
+        assert!(block_of(*id, |k| matches!(k, JobEventKind::Assigned { .. })).is_none(), "{name}: never accepted");
+    }
+    assert!(!events.iter().any(|(_, e)| matches!(&e.decoded, Some(Event::Job(j)) if matches!(j.kind, JobEventKind::ProviderSlashed { .. }))), "nobody slashed");
+    let p = m.provider(bob.address()).await.unwrap().unwrap();
+    assert_eq!(p.stake, stake_before, "Bob's stake untouched");
+    assert_eq!(p.reputation.timeouts, 0, "no timeout on Bob's record");
+
+    // Each refusal is named in the worker's metrics.
+    let count = |reason: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("capacloud_worker_failures_total{") && l.contains(&format!("reason=\"{reason}\"")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // (The silent and dripping URIs were still being waited on, in the background, when
+    // their jobs ended: their checks were dropped with the jobs.)
+    assert!(count("unavailable") >= 1.0, "the missing input refused as unavailable:\n{metrics}");
+    assert!(count("invalid_job") >= 1.0, "the broken kernel refused as invalid:\n{metrics}");
+
+    let (balance, total) = m.balance_check().await.unwrap();
+    assert_eq!(balance, total, "money invariant");
+}
