@@ -265,6 +265,9 @@ enum JobCmd {
     /// Make a paid job's outputs readable by anyone at its provider's (and verifiers')
     /// endpoints; until then workers serve them to the job's renter only (signed requests).
     Publish { id: u64 },
+    /// Find the jobs of journal records that have no id yet (a `job submit` that died
+    /// between signing and recording the id) and record their ids, for `job follow ID`.
+    Recover,
 }
 
 fn parse_binding_file(s: &str) -> Result<(u32, PathBuf), String> {
@@ -378,6 +381,8 @@ enum Output {
     Jobs { jobs: Vec<JobView> },
     Withdrawn { amount: u128, receipt: chain::Receipt },
     Published { job_id: u64, published: usize },
+    /// Ids found for journal records that had none, and how many records name no job.
+    Recovered { job_ids: Vec<u64>, never_created: usize },
 }
 
 impl Output {
@@ -445,6 +450,12 @@ impl Output {
             Output::Jobs { jobs } => print_jobs(jobs),
             Output::Published { job_id, published } => {
                 println!("job {job_id}: {published} outputs and task-root lists made public");
+            }
+            Output::Recovered { job_ids, never_created } => {
+                for id in job_ids {
+                    println!("job {id}: recovered (resume it with `capacloud job follow {id}`)");
+                }
+                println!("{} recovered, {never_created} journal records name no job (never created: nothing escrowed)", job_ids.len());
             }
             Output::Withdrawn { amount, receipt } => {
                 println!("withdrawn  {amount} contract units ({} plancks)", amount / UNITS_PER_PLANCK);
@@ -817,6 +828,10 @@ async fn run(cli: Cli) -> Result<Output> {
                     let outputs = renter::fetch_outputs(&m, id, &j, fallback.as_ref()).await.map_err(classify_renter)?;
                     let bytes = save_outputs(&out, &outputs)?;
                     Ok(Output::Job { job: JobView::of(id, &j), output_bytes: Some(bytes), out: Some(out), png: None })
+                }
+                JobCmd::Recover => {
+                    let (job_ids, never_created) = renter::recover(&m, &journal()?).await.map_err(classify_renter)?;
+                    Ok(Output::Recovered { job_ids, never_created })
                 }
                 JobCmd::Publish { id } => {
                     let j = m.job(id).await.map_err(classify)?.ok_or_else(|| bad(format!("no job {id}")))?;

@@ -435,15 +435,8 @@ pub async fn create(market: &Marketplace<'_>, journal: &Journal, input: &JobInpu
             return Ok(id);
         }
         // A crash between signing and recording: look for the job on chain.
-        let me = market.chain().address();
-        let commitment = seed_commitment(seed);
-        for id in r.first_id..market.job_count().await? {
-            if let Some(j) = market.job(id).await? {
-                if j.core.renter == me && j.core.seed_commitment == commitment && &j.input == input {
-                    journal.write(&path, &JobRecord { job_id: Some(id), ..r.clone() })?;
-                    return Ok(id);
-                }
-            }
+        if let Some(id) = recover_id(market, journal, &path, r).await? {
+            return Ok(id);
         }
     }
     let record = JobRecord {
@@ -458,6 +451,48 @@ pub async fn create(market: &Marketplace<'_>, journal: &Journal, input: &JobInpu
     let (id, _) = market.create_job(input, seed_commitment(seed), escrow).await?;
     journal.write(&path, &JobRecord { job_id: Some(id), ..record })?;
     Ok(id)
+}
+
+/// The id of the job a journal record (at `path`) names but never recorded — its renter
+/// died between signing `create_job` and writing the id — found on chain by the signer,
+/// seed commitment and terms among the jobs created since, and written to the record.
+/// `None`: no such job (the transaction never landed, nothing was escrowed).
+///
+/// # Errors
+/// Journal and chain errors; [`RenterError::Journal`] for a record that does not decode.
+pub async fn recover_id(market: &Marketplace<'_>, journal: &Journal, path: &Path, r: &JobRecord) -> Result<Option<u64>, RenterError> {
+    let (Some(input), Some(seed)) = (r.input(), r.seed()) else { return Err(journal.err(format!("{} does not decode", path.display()))) };
+    let me = market.chain().address();
+    let commitment = seed_commitment(&seed);
+    for id in r.first_id..market.job_count().await? {
+        if let Some(j) = market.job(id).await? {
+            if j.core.renter == me && j.core.seed_commitment == commitment && j.input == input {
+                journal.write(path, &JobRecord { job_id: Some(id), ..r.clone() })?;
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// [`recover_id`] for every record of `market`'s jobs in the journal that has no id yet:
+/// the ids found (in journal order) and how many records name no job.
+///
+/// # Errors
+/// As [`recover_id`].
+pub async fn recover(market: &Marketplace<'_>, journal: &Journal) -> Result<(Vec<u64>, usize), RenterError> {
+    let contract = format!("{:?}", market.address());
+    let (mut found, mut none) = (Vec::new(), 0);
+    for (path, r) in journal.records()? {
+        if r.contract != contract || r.job_id.is_some() {
+            continue;
+        }
+        match recover_id(market, journal, &path, &r).await? {
+            Some(id) => found.push(id),
+            None => none += 1,
+        }
+    }
+    Ok((found, none))
 }
 
 // ------------------------------------------------------------------ following and fetching

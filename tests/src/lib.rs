@@ -266,6 +266,46 @@ impl Drop for TestNode {
     }
 }
 
+/// A small filesystem of its own (a tmpfs of a given size), unmounted when dropped: a disk
+/// that fills up. Needs the right to mount (root); without it the test fails in CI and is
+/// skipped with a printed reason elsewhere.
+pub struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// A `mib`-MiB tmpfs for `test`, or `None` (outside CI) when it cannot be mounted.
+    pub fn mount(test: &str, mib: u32) -> Option<Self> {
+        let dir = tempfile::Builder::new().prefix("capacloud-disk-").tempdir().expect("a temp dir");
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"]).arg(dir.path()).output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self { dir }),
+            other => {
+                let why = match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                    Err(e) => e.to_string(),
+                };
+                let msg = format!("cannot mount a {mib} MiB tmpfs ({why}); run as root");
+                if in_ci() {
+                    panic!("{test}: {msg}; CI does not skip");
+                }
+                eprintln!("SKIPPED {test}: {msg}");
+                None
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
 /// Makes a node's blocks (see [`TestNode::produce_blocks`]); stops when dropped.
 pub struct BlockProducer {
     task: tokio::task::JoinHandle<()>,
@@ -637,4 +677,88 @@ pub fn raw_event(block: u32, index: u32, block_hash: subxt::utils::H256, event: 
         Event::Market(x) => (signature::MARKET, x.encode()),
     };
     capacloud_indexer::store::RawEvent { block_number: block, event_index: index, block_hash, extrinsic_index: Some(1), topics: vec![signature_topic(sig)], data }
+}
+
+/// Bob and Charlie as providers with in-process workers, each with its own disk and HTTP
+/// endpoint (a worker's: metrics, and a chain gate for outputs), staked, listed at `price`
+/// and past a stake epoch, so either can be hired and drawn as the other's verifier.
+pub struct TwoProviders {
+    pub dirs: [tempfile::TempDir; 2],
+    pub stores: [capacloud_client::blob::LocalStore; 2],
+    pub metrics: [std::sync::Arc<capacloud_worker::metrics::Metrics>; 2],
+    pub endpoints: [Endpoint; 2],
+    pub offers: [u64; 2],
+    pub workers: [std::sync::Arc<capacloud_worker::provider::Worker>; 2],
+}
+
+/// Sets up [`TwoProviders`] on `m` (node at `url`); with `charlie_isolated`, Charlie runs
+/// kernels in the sandboxed child (the daemon's default) and Bob in process.
+///
+/// # Panics
+/// When a call fails.
+pub async fn two_providers(m: &capacloud_client::Marketplace<'_>, url: &str, gpu: std::sync::Arc<capacloud_executor::Gpu>, price: u128, charlie_isolated: bool) -> TwoProviders {
+    use capacloud_client::blob::LocalStore;
+    use capacloud_worker::metrics::Metrics;
+    use std::sync::Arc;
+    use subxt_signer::sr25519::dev;
+    let dirs = [tempfile::tempdir().expect("a temp dir"), tempfile::tempdir().expect("a temp dir")];
+    let stores = [LocalStore::new(dirs[0].path()).expect("a store"), LocalStore::new(dirs[1].path()).expect("a store")];
+    let metrics = [Arc::new(Metrics::default()), Arc::new(Metrics::default())];
+    let mut endpoints = Vec::new();
+    for (store, metrics) in stores.iter().zip(&metrics) {
+        let gate = capacloud_worker::serve::ChainGate::new(worker_chain(url, dev::ferdie()).await, m.address(), store.clone());
+        endpoints.push(endpoint(store.clone(), Some((metrics.clone(), gate))).await);
+    }
+    let keys = [dev::bob(), dev::charlie()];
+    let mut offers = [0; 2];
+    for (i, key) in keys.iter().enumerate() {
+        let chain = worker_chain(url, key.clone()).await;
+        offers[i] = provider_with_offer(m, &chain, 20 * capacloud_client::marketplace::UNITS_PER_WND, &lavapipe_offer_at(price, &endpoints[i].url)).await;
+    }
+    next_epoch(m).await;
+    let mut configs = [worker_config(offers[0], price, 1, false), worker_config(offers[1], price, 2, false)];
+    if charlie_isolated {
+        configs[1].isolate = Some(built_binary("capacloud-worker"));
+    }
+    let mut workers = Vec::new();
+    for (i, (key, cfg)) in keys.into_iter().zip(configs).enumerate() {
+        workers.push(capacloud_worker::provider::Worker::new(worker_chain(url, key).await, m.address(), gpu.clone(), stores[i].clone(), cfg, metrics[i].clone()));
+    }
+    let endpoints: [Endpoint; 2] = endpoints.try_into().unwrap_or_else(|_| unreachable!("two endpoints"));
+    let workers = workers.try_into().unwrap_or_else(|_| unreachable!("two workers"));
+    TwoProviders { dirs, stores, metrics, endpoints, offers, workers }
+}
+
+/// A node with the marketplace deployed by Alice ([`deploy_fast`] with 6-block accept and
+/// bid windows and 10-block reveal windows) and Bob running the `capacloud-worker` binary
+/// with its defaults (sandboxed kernels, 30 s fetches): what the fault tests start from.
+pub struct BinaryWorkerMarket {
+    pub node: TestNode,
+    pub url: String,
+    /// alice, bob, charlie, dave, eve, ferdie.
+    pub chains: [capacloud_client::chain::Chain; 6],
+    pub market: subxt::utils::H160,
+    pub worker: procs::WorkerProcess,
+    /// Holds the worker's log (`bob.log`) and, unless `data_dir` named one, its data.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts a [`BinaryWorkerMarket`] for `test` (Bob's data in `data_dir` when given), or
+/// `None` when a prerequisite (contract, GPU adapter, node) is missing outside CI.
+///
+/// # Panics
+/// When a call fails.
+pub async fn binary_worker_market(test: &str, price: u128, data_dir: Option<&Path>) -> Option<BinaryWorkerMarket> {
+    let art = contract_artifacts(test)?;
+    gpu_or_skip(test)?;
+    let node = TestNode::start(test)?;
+    let url = node.url();
+    let chains = dev_chains(&url).await;
+    let market = deploy_fast(&chains[0], &art.code, 6, 10).await.address();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    if let Some(d) = data_dir {
+        std::os::unix::fs::symlink(d, dir.path().join("bob")).expect("a symlink to the data dir");
+    }
+    let worker = procs::start_worker("bob", "//Bob", &url, &format!("{market:?}"), price, dir.path()).expect("capacloud-worker starts");
+    Some(BinaryWorkerMarket { node, url, chains, market, worker, dir })
 }

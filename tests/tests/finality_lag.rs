@@ -18,16 +18,10 @@ use capacloud_client::blob::{self, LocalStore};
 use capacloud_client::chain::ContractEvent;
 use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, Journal, Terms};
-use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, lavapipe_offer_at, next_epoch, provider_with_offer, worker_chain, worker_config, TestNode};
-use capacloud_worker::metrics::Metrics;
-use capacloud_worker::provider::Worker;
-use capacloud_worker::serve::ChainGate;
-use std::sync::Arc;
+use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, two_providers, TestNode, TwoProviders};
 use std::time::Duration;
-use subxt_signer::sr25519::dev;
 
-const WND: Amount = UNITS_PER_WND;
-const PRICE: Amount = WND / 1_000;
+const PRICE: Amount = UNITS_PER_WND / 1_000;
 /// Blocks the finalized head stays behind the best block.
 const LAG: u32 = 4;
 /// Polkadot Hub's block time, for the jobs; setup runs on quick blocks.
@@ -84,21 +78,7 @@ async fn the_market_acts_on_the_best_block_and_reveals_only_behind_finality() {
     let [alice, bob, charlie, dave, _, _] = &dev_chains(&url).await;
     let m = deploy_fast(alice, &art.code, 6, 10).await;
 
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let stores = [LocalStore::new(dirs[0].path()).unwrap(), LocalStore::new(dirs[1].path()).unwrap()];
-    let metrics = [Arc::new(Metrics::default()), Arc::new(Metrics::default())];
-    let g0 = ChainGate::new(worker_chain(&url, dev::ferdie()).await, m.address(), stores[0].clone());
-    let g1 = ChainGate::new(worker_chain(&url, dev::ferdie()).await, m.address(), stores[1].clone());
-    let endpoints = [endpoint(stores[0].clone(), Some((metrics[0].clone(), g0))).await, endpoint(stores[1].clone(), Some((metrics[1].clone(), g1))).await];
-    let mut offers = Vec::new();
-    for (c, e) in [bob, charlie].into_iter().zip(&endpoints) {
-        offers.push(provider_with_offer(&m, c, 20 * WND, &lavapipe_offer_at(PRICE, &e.url)).await);
-    }
-    next_epoch(&m).await;
-    let workers = [
-        Worker::new(worker_chain(&url, dev::bob()).await, m.address(), gpu.clone(), stores[0].clone(), worker_config(offers[0], PRICE, 1, false), metrics[0].clone()),
-        Worker::new(worker_chain(&url, dev::charlie()).await, m.address(), gpu.clone(), stores[1].clone(), worker_config(offers[1], PRICE, 2, false), metrics[1].clone()),
-    ];
+    let TwoProviders { workers, metrics, offers, .. } = &two_providers(&m, &url, gpu, PRICE, false).await;
     let renter_dir = tempfile::tempdir().unwrap();
     let renter_server = endpoint(LocalStore::new(renter_dir.path().join("blobs")).unwrap(), None).await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -5,7 +5,8 @@
 //! store no longer serves. The worker signs none of them and stalls on none of them (its
 //! fetches run beside its passes): the honest job is accepted within two blocks and
 //! settles, well inside the 30 s a silent URI holds a fetch; every hostile job ends refunded,
-//! its renter getting back exactly its escrow; the provider's stake, reputation and
+//! its renter getting back exactly its escrow (the renter's follow moves them on: the provider
+//! spends no fee on hires it never accepted); the provider's stake, reputation and
 //! withdrawable balance lose nothing (no slash, no timeout); its metrics name each refusal;
 //! and it stops cleanly. The money invariant holds at the end.
 
@@ -14,8 +15,9 @@ use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, JobBundle, Journal, Terms};
 use capacloud_executor::workloads::matmul::Matmul;
 use capacloud_executor::workloads::Workload;
-use capacloud_tests::procs::{start_worker, stop_worker};
-use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, TestNode};
+use capacloud_client::Marketplace;
+use capacloud_tests::procs::stop_worker;
+use capacloud_tests::{binary_worker_market, endpoint};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -74,20 +76,11 @@ fn amounts(events: &[(u32, capacloud_client::chain::ContractEvent)], id: u64, f:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_renters_cost_a_default_worker_nothing() {
-    let test = "hostile_renters_cost_a_default_worker_nothing";
-    let Some(art) = contract_artifacts(test) else { return };
-    if gpu_or_skip(test).is_none() {
-        return;
-    }
-    let Some(node) = TestNode::start(test) else { return };
-    let url = node.url();
-    let [alice, bob, _, dave, _, _] = &dev_chains(&url).await;
-    let m = deploy_fast(alice, &art.code, 6, 10).await;
-    let contract = format!("{:?}", m.address());
+    let Some(market) = binary_worker_market("hostile_renters_cost_a_default_worker_nothing", PRICE, None).await else { return };
+    let [alice, bob, _, dave, _, _] = &market.chains;
+    let m = Marketplace::unchecked(alice, market.market);
     let md = m.with(dave);
-
-    let dir = tempfile::tempdir().unwrap();
-    let worker = start_worker("bob", "//Bob", &url, &contract, PRICE, dir.path()).unwrap();
+    let worker = market.worker;
     let offer = worker.offer_id;
     let stake_before = m.provider(bob.address()).await.unwrap().unwrap().stake;
 
@@ -180,6 +173,7 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
     // their jobs ended: their checks were dropped with the jobs.)
     assert!(count("unavailable") >= 1.0, "the missing input refused as unavailable:\n{metrics}");
     assert!(count("invalid_job") >= 1.0, "the broken kernel refused as invalid:\n{metrics}");
+    assert!(!metrics.contains("action=\"cleaned up\""), "Bob spent no fee moving on hires it never accepted:\n{metrics}");
 
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total, "money invariant");

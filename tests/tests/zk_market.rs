@@ -1,18 +1,14 @@
 //! Zero-knowledge proving kernels through the market, as a renter runs them: `capacloud job
 //! submit --workload ntt-babybear --columns 8` (a batch of two NTTs) and `--workload poseidon2-merkle`,
 //! each hired directly, always checked by another provider's worker, settled on a real node;
-//! the outputs the CLI fetched decode to BabyBear field elements equal to the CPU reference.
+//! the outputs the CLI fetched decode to BabyBear field elements equal to the CPU reference,
+//! and with the provider's endpoint gone the renter fetches them from the verifier instead.
 
 use capacloud_client::blob::LocalStore;
 use capacloud_client::marketplace::*;
 use capacloud_client::renter;
 use capacloud_executor::workloads::babybear::P;
-use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, lavapipe_offer_at, next_epoch, provider_with_offer, worker_chain, worker_config, TestNode};
-use capacloud_worker::metrics::Metrics;
-use capacloud_worker::provider::Worker;
-use capacloud_worker::serve::ChainGate;
-use std::sync::Arc;
-use subxt_signer::sr25519::dev;
+use capacloud_tests::{contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, two_providers, TestNode, TwoProviders};
 
 const WND: Amount = UNITS_PER_WND;
 const PRICE: Amount = WND / 1_000;
@@ -52,31 +48,12 @@ async fn zk_kernels_settle_verified_through_the_cli() {
     let Some(gpu) = gpu_or_skip(test) else { return };
     let Some(node) = TestNode::start(test) else { return };
     let url = node.url();
-    let [alice, bob, charlie, _, _, _] = &dev_chains(&url).await;
+    let [alice, bob, charlie, dave, _, _] = &dev_chains(&url).await;
     let m = deploy_fast(alice, &art.code, 6, 10).await;
 
     // Two providers, each its own disk and endpoint; Charlie runs kernels in the sandboxed
     // child (the daemon's default), Bob in process.
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let stores = [LocalStore::new(dirs[0].path()).unwrap(), LocalStore::new(dirs[1].path()).unwrap()];
-    let metrics = [Arc::new(Metrics::default()), Arc::new(Metrics::default())];
-    let gates = [
-        ChainGate::new(worker_chain(&url, dev::ferdie()).await, m.address(), stores[0].clone()),
-        ChainGate::new(worker_chain(&url, dev::ferdie()).await, m.address(), stores[1].clone()),
-    ];
-    let [g0, g1] = gates;
-    let endpoints = [endpoint(stores[0].clone(), Some((metrics[0].clone(), g0))).await, endpoint(stores[1].clone(), Some((metrics[1].clone(), g1))).await];
-    let mut offers = Vec::new();
-    for (c, e) in [bob, charlie].into_iter().zip(&endpoints) {
-        offers.push(provider_with_offer(&m, c, 20 * WND, &lavapipe_offer_at(PRICE, &e.url)).await);
-    }
-    next_epoch(&m).await;
-    let mut charlie_cfg = worker_config(offers[1], PRICE, 2, false);
-    charlie_cfg.isolate = Some(capacloud_tests::built_binary("capacloud-worker"));
-    let workers = [
-        Worker::new(worker_chain(&url, dev::bob()).await, m.address(), gpu.clone(), stores[0].clone(), worker_config(offers[0], PRICE, 1, false), metrics[0].clone()),
-        Worker::new(worker_chain(&url, dev::charlie()).await, m.address(), gpu.clone(), stores[1].clone(), charlie_cfg, metrics[1].clone()),
-    ];
+    let TwoProviders { dirs: _dirs, stores: _stores, workers, metrics, offers, endpoints } = two_providers(&m, &url, gpu, PRICE, true).await;
     let renter_dir = tempfile::tempdir().unwrap();
     let renter_server = endpoint(LocalStore::new(renter_dir.path().join("blobs")).unwrap(), None).await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -113,6 +90,18 @@ async fn zk_kernels_settle_verified_through_the_cli() {
     assert_ne!(ntt_ref[0], ntt_ref[1], "the two tasks transform different inputs");
     let merkle_ref = references("poseidon2-merkle", 256, None, 1);
     assert_eq!(field_elements(&std::fs::read(&merkle_out).unwrap()), merkle_ref[0]);
+
+    // With Bob's endpoint gone, the renter gets the NTT job's outputs from its verifier,
+    // Charlie, who re-executed every task and so keeps the whole task-root list too.
+    let [bob_endpoint, charlie_endpoint] = endpoints;
+    drop(bob_endpoint);
+    let md = m.with(dave);
+    let ntt_id = ntt["job"]["job_id"].as_u64().unwrap();
+    let job = md.job(ntt_id).await.unwrap().unwrap();
+    let nowhere = LocalStore::new(renter_dir.path().join("nowhere")).unwrap();
+    let outputs = renter::fetch_outputs(&md, ntt_id, &job, &nowhere).await.unwrap();
+    assert_eq!(outputs.iter().map(Vec::as_slice).map(field_elements).collect::<Vec<_>>(), ntt_ref, "the verifier served the same outputs");
+    drop(charlie_endpoint);
 
     assert!(metrics[1].gpu_seconds.get() > 0.0, "Charlie computed (in the child) and verified");
     let (balance, total) = m.balance_check().await.unwrap();

@@ -15,8 +15,9 @@
 //! Before it signs anything for a job it fetches and checks everything the job needs: the
 //! spec (format, limits, WGSL validation, bindings against the kernel's reflection, exact
 //! determinism), the work units against the spec and the dispatch's cost
-//! ([`WORKGROUPS_PER_UNIT`]), the task manifest, every input (length and sha256), and its
-//! memory budget. A job that fails any of them is never accepted or bid on.
+//! ([`WORKGROUPS_PER_UNIT`]), the task manifest, every input (length and sha256), its
+//! memory budget, and the free space on its disk for every task's inputs and outputs. A job
+//! that fails any of them is never accepted or bid on.
 //!
 //! What the worker knows between passes ([`WorkerState`]) is written atomically and fsynced
 //! after every change; a corrupt state file is rebuilt from the chain, never fatal.
@@ -80,6 +81,8 @@ pub enum WorkerError {
     StepTimeout { job: u64, secs: u64 },
     #[error("job {job}: the GPU fails its health probe; the job waits until it passes again")]
     GpuUnhealthy { job: u64 },
+    #[error("job {job}: its inputs and outputs need {need} bytes on disk, {free} are free (keeping {reserve} spare); not taken", reserve = DISK_RESERVE)]
+    DiskFull { job: u64, need: u64, free: u64 },
 }
 
 impl WorkerError {
@@ -98,6 +101,7 @@ impl WorkerError {
             WorkerError::State { .. } => "state",
             WorkerError::StepTimeout { .. } => "step_timeout",
             WorkerError::GpuUnhealthy { .. } => "gpu_unhealthy",
+            WorkerError::DiskFull { .. } => "disk_full",
         }
     }
 
@@ -237,6 +241,31 @@ impl WorkerState {
     }
 }
 
+/// Bytes one task of `spec` reads and writes: its inputs and outputs.
+fn job_bytes(spec: &JobSpec) -> u64 {
+    spec.bindings
+        .iter()
+        .map(|b| match &b.kind {
+            BindingKind::Input(r) => r.len,
+            BindingKind::Output { len } => *len,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Bytes free for an unprivileged writer on the filesystem holding `dir`.
+#[allow(clippy::useless_conversion)] // the statvfs field types are u64 here, u32 on some targets
+fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: statvfs(3) writes into the struct we own; `path` is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+}
+
 /// The largest encoded spec the limits allow: its WGSL, and per binding a URI and a uniform
 /// block, with room for the fixed fields and passes.
 fn max_spec_bytes(l: &capacloud_executor::spec::SpecLimits) -> u64 {
@@ -287,6 +316,10 @@ enum Purpose {
 }
 
 type Checking = tokio::task::JoinHandle<Result<(), WorkerError>>;
+
+/// Disk space a worker keeps free beyond what a job it takes needs (its state file, logs,
+/// the Merkle levels beside each output).
+pub const DISK_RESERVE: u64 = 1 << 20;
 
 /// How long a pass waits for a check it just started before moving on (a check of inputs
 /// that answer quickly then completes within the same pass).
@@ -683,8 +716,10 @@ impl Worker {
                 Ok(Some("verification revealed"))
             }
             // Past a deadline, the parties of a job move it on themselves rather than wait for
-            // a keeper: the provider for its payout or stake, a verifier for its bond.
-            _ if past(GRACE_BLOCKS) && (mine || verifier.is_some_and(|v| v.account == self.me)) => {
+            // a keeper: the provider for its payout or stake, a verifier for its bond. A hire
+            // it never accepted holds nothing of the provider's (no lock): moving it on would
+            // only spend the provider's fee on the renter's refund.
+            _ if past(GRACE_BLOCKS) && ((mine && core.lock > 0) || verifier.is_some_and(|v| v.account == self.me)) => {
                 market.cleanup(id).await?;
                 Ok(Some("cleaned up"))
             }
@@ -731,6 +766,12 @@ impl Worker {
         match checked {
             Ok(()) => Ok(true),
             Err(e @ (WorkerError::Chain(_) | WorkerError::StepTimeout { .. } | WorkerError::Join { .. })) => Err(e),
+            Err(e @ (WorkerError::DiskFull { .. } | WorkerError::State { .. })) => {
+                // This machine's trouble, not the job's: looked at again on a later pass.
+                tracing::warn!(job_id = id, %e, "job not taken");
+                self.metrics.fail(e.reason());
+                Ok(false)
+            }
             Err(e) => {
                 tracing::warn!(job_id = id, %e, "job refused before signing");
                 self.metrics.fail(e.reason());
@@ -754,7 +795,14 @@ impl Worker {
                 tokio::spawn(async move {
                     let checked = async {
                         let input = me.job_input(id).await?;
-                        me.fetch_all(id, &core, &input).await.map(|_| ())
+                        let (spec, manifest) = me.load_job(id, &core, &input).await?;
+                        if purpose == Purpose::Take {
+                            me.check_disk(id, &spec, core.tasks)?;
+                        }
+                        for t in 0..manifest.tasks.len() {
+                            me.fetch_task(id, &spec, &manifest, t).await?;
+                        }
+                        Ok(())
                     };
                     let outcome = checked.await;
                     me.wake.notify_one();
@@ -814,15 +862,7 @@ impl Worker {
             let m = self.fetch(&input.manifest_hash, &muri, max).await.map_err(unavailable)?;
             TaskManifest::decode_for(&m, &spec, core.tasks, &input.manifest_hash).map_err(|e| invalid(e.to_string()))?
         };
-        let per_task: u64 = spec
-            .bindings
-            .iter()
-            .map(|b| match &b.kind {
-                BindingKind::Input(r) => r.len,
-                BindingKind::Output { len } => *len,
-                _ => 0,
-            })
-            .sum();
+        let per_task = job_bytes(&spec);
         if per_task.saturating_mul(u64::from(core.tasks)) > self.cfg.max_job_bytes {
             return Err(invalid(format!("{} tasks of {per_task} bytes exceed the {}-byte budget", core.tasks, self.cfg.max_job_bytes)));
         }
@@ -836,15 +876,17 @@ impl Worker {
         }
     }
 
-    /// Every task's inputs, fetched and checked (length, sha256). `Unavailable` when any
-    /// cannot be had.
-    async fn fetch_all(&self, id: u64, core: &JobCore, input: &JobInput) -> Result<(JobSpec, Vec<BTreeMap<u32, Vec<u8>>>), WorkerError> {
-        let (spec, manifest) = self.load_job(id, core, input).await?;
-        let mut tasks = Vec::with_capacity(manifest.tasks.len());
-        for t in 0..manifest.tasks.len() {
-            tasks.push(self.fetch_task(id, &spec, &manifest, t).await?);
+    /// Declines (before signing) a job whose inputs and outputs, every task's, would not fit
+    /// on the store's disk with [`DISK_RESERVE`] to spare: a disk that fills after accepting
+    /// would cost the provider its commitment. Not the job's fault: it is not remembered as
+    /// refused (space may be freed before its window closes).
+    fn check_disk(&self, id: u64, spec: &JobSpec, tasks: u32) -> Result<(), WorkerError> {
+        let need = job_bytes(spec).saturating_mul(u64::from(tasks));
+        let free = free_bytes(self.store.dir()).map_err(|e| WorkerError::State { path: self.store.dir().into(), reason: format!("free space: {e}") })?;
+        if need.saturating_add(DISK_RESERVE) > free {
+            return Err(WorkerError::DiskFull { job: id, need, free });
         }
-        Ok((spec, tasks))
+        Ok(())
     }
 
     async fn fetch_task(&self, id: u64, spec: &JobSpec, manifest: &TaskManifest, task: usize) -> Result<BTreeMap<u32, Vec<u8>>, WorkerError> {
@@ -1085,6 +1127,12 @@ impl Worker {
             Role::Verifier(_) => {
                 let leaves: Vec<Hash32> = tasks.iter().zip(&roots).map(|(i, r)| merkle::task_leaf::<Sha>(*i, r)).collect();
                 let answer = sample::answer::<Sha>(id, &leaves);
+                if tasks.len() as u32 == core.tasks {
+                    // Every task re-executed (one task, or a 100 % check): this endpoint can
+                    // serve the renter the whole job if the provider's cannot.
+                    let batch_root = self.store.put_batch(&roots).await?;
+                    self.note_job(&batch_root, id).await?;
+                }
                 Computed { roots, batch_root: [0; 32], answer, salt, round }
             }
         })
