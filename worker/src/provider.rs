@@ -781,8 +781,9 @@ impl Worker {
         }
     }
 
-    /// The outcome of fetching and checking everything job `id` needs ([`Worker::fetch_all`]),
-    /// run in a background task: `None` while it runs. A check just started gets
+    /// The outcome of fetching and checking everything job `id` needs (spec and manifest
+    /// through `load_job`, the disk space before taking it, every task's inputs through
+    /// `fetch_task`), run in a background task: `None` while it runs. A check just started gets
     /// [`QUICK_CHECK`] to finish within this pass; one that takes longer (a slow or silent
     /// URI: each fetch is bounded by the configured fetch timeout) is looked at again by a
     /// later pass, woken when it ends. Every pass therefore takes chain time only.
