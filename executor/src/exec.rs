@@ -78,6 +78,8 @@ pub enum ExecError {
     DispatchTooLarge { dim: usize, requested: u32, max: u32 },
     #[error("{0}")]
     TooManyLoops(#[from] crate::guard::TooManyLoops),
+    #[error("entry point `{entry}`: {what} is {value}, over the portable limit of {max} (what every adapter runs)")]
+    NotPortable { entry: String, what: &'static str, value: u64, max: u64 },
     #[error("the kernel does not validate with its loop budget compiled in: {0}")]
     Guard(String),
     #[error("checks can only be turned off for library kernels")]
@@ -173,6 +175,44 @@ fn reflect(module: &naga::Module, info: &naga::valid::ModuleInfo, entry: &str) -
     Ok(used)
 }
 
+/// Compute limits every kernel must fit: wgpu's defaults, which every adapter supports. A
+/// kernel over the limits of some adapters would run on a provider and fail on a verifier
+/// (or the reverse), so no one may be asked to run one.
+pub const PORTABLE: wgpu::Limits = wgpu::Limits {
+    max_compute_workgroup_storage_size: 16_384,
+    max_compute_invocations_per_workgroup: 256,
+    max_compute_workgroup_size_x: 256,
+    max_compute_workgroup_size_y: 256,
+    max_compute_workgroup_size_z: 64,
+    ..wgpu::Limits::downlevel_defaults()
+};
+
+/// Checks entry point `entry`'s workgroup size and workgroup memory against [`PORTABLE`].
+fn check_portable(module: &naga::Module, info: &naga::valid::ModuleInfo, entry: &str) -> Result<(), ExecError> {
+    let Some((index, ep)) = module.entry_points.iter().enumerate().find(|(_, ep)| ep.name == entry && ep.stage == naga::ShaderStage::Compute) else {
+        return Err(ExecError::NoEntryPoint(entry.to_string()));
+    };
+    let over = |what: &'static str, value: u64, max: u32| {
+        (value > u64::from(max)).then(|| ExecError::NotPortable { entry: entry.to_string(), what, value, max: u64::from(max) })
+    };
+    let [x, y, z] = ep.workgroup_size.map(u64::from);
+    let ep_info = info.get_entry_point(index);
+    let shared: u64 = module
+        .global_variables
+        .iter()
+        .filter(|(h, v)| v.space == naga::AddressSpace::WorkGroup && !ep_info[*h].is_empty())
+        .map(|(_, v)| u64::from(module.types[v.ty].inner.size(module.to_ctx())))
+        .sum();
+    let checks = [
+        over("the workgroup size along x", x, PORTABLE.max_compute_workgroup_size_x),
+        over("the workgroup size along y", y, PORTABLE.max_compute_workgroup_size_y),
+        over("the workgroup size along z", z, PORTABLE.max_compute_workgroup_size_z),
+        over("the invocations per workgroup", x * y * z, PORTABLE.max_compute_invocations_per_workgroup),
+        over("the workgroup memory in bytes", shared, PORTABLE.max_compute_workgroup_storage_size),
+    ];
+    checks.into_iter().flatten().next().map_or(Ok(()), Err)
+}
+
 /// What kind of resource each spec binding is.
 fn declared_slots(spec: &JobSpec) -> BTreeMap<u32, Slot> {
     spec.bindings
@@ -262,12 +302,26 @@ pub fn check_spec(spec: &JobSpec, limits: &SpecLimits) -> Result<(), ExecError> 
     checked_module(spec, limits).map(|_| ())
 }
 
+/// [`check_spec`], and then the static bound on the operations one task of `spec` can
+/// execute ([`crate::cost::task_ops`]).
+///
+/// # Errors
+/// As [`check_spec`].
+pub fn check_spec_bounded(spec: &JobSpec, limits: &SpecLimits) -> Result<u64, ExecError> {
+    let (module, _) = checked_module(spec, limits)?;
+    // Every dispatch names a compute entry point once the checks passed.
+    Ok(crate::cost::task_ops(spec, &module).unwrap_or(u64::MAX))
+}
+
 /// [`check_spec`]'s checks; the parsed module and each dispatch's used bindings.
 fn checked_module(spec: &JobSpec, limits: &SpecLimits) -> Result<(naga::Module, Vec<BTreeMap<u32, Slot>>), ExecError> {
     spec.check(limits)?;
     let (module, info) = validate_wgsl(&spec.wgsl)?;
     crate::guard::check(&module)?;
     let used = dispatch_bindings(spec, &module, &info)?;
+    for (entry, _, _) in spec.dispatches() {
+        check_portable(&module, &info, entry)?;
+    }
     Ok((module, used))
 }
 
@@ -667,5 +721,27 @@ mod tests {
         s.passes.clear();
         assert!(matches!(check_spec(&s, &limits), Err(ExecError::Spec(SpecError::NoPasses))));
         assert!(!ExecError::PassUniformUnused { pass: 0, binding: 1 }.to_string().is_empty());
+    }
+
+    #[test]
+    fn kernels_over_the_portable_limits_are_refused_before_any_device() {
+        let limits = SpecLimits::default();
+        let with = |decl: &str, size: &str| {
+            let mut s = multi();
+            s.wgsl = s.wgsl.replace("@compute @workgroup_size(64) fn fill(", &format!("{decl}\n@compute @workgroup_size({size}) fn fill("));
+            if !decl.is_empty() {
+                s.wgsl = s.wgsl.replace("dst[id.x] = src[id.x] + k.x;", "tile[id.x % 16u] = src[id.x]; dst[id.x] = tile[0] + k.x;");
+            }
+            check_spec(&s, &limits)
+        };
+        assert!(with("var<workgroup> tile: array<u32, 4096>;", "64").is_ok(), "16 KiB of workgroup memory is portable");
+        assert!(matches!(
+            with("var<workgroup> tile: array<u32, 4097>;", "64"),
+            Err(ExecError::NotPortable { what: "the workgroup memory in bytes", value: 16_388, max: 16_384, .. })
+        ));
+        assert!(matches!(with("", "512"), Err(ExecError::NotPortable { what: "the workgroup size along x", value: 512, .. })));
+        assert!(matches!(with("", "32, 16"), Err(ExecError::NotPortable { what: "the invocations per workgroup", value: 512, max: 256, .. })));
+        assert!(matches!(with("", "1, 1, 128"), Err(ExecError::NotPortable { what: "the workgroup size along z", value: 128, .. })));
+        assert!(with("", "16, 16").is_ok());
     }
 }

@@ -6,8 +6,10 @@
 //! - [`workloads`]: the library of exact kernels, each with a CPU reference.
 //! - [`gpu`]: device acquisition (a real GPU, else lavapipe); [`exec`]: running a spec on it.
 //! - [`guard`]: the loop budget that makes loops end the same way on every adapter.
+//! - [`cost`]: a static bound on the operations a task can execute, read from the WGSL.
 
 pub mod batch;
+pub mod cost;
 pub mod exec;
 pub mod gpu;
 pub mod guard;

@@ -749,16 +749,52 @@ pub struct BinaryWorkerMarket {
 /// # Panics
 /// When a call fails.
 pub async fn binary_worker_market(test: &str, price: u128, data_dir: Option<&Path>) -> Option<BinaryWorkerMarket> {
+    binary_worker_market_with(test, price, data_dir, 6, &[]).await
+}
+
+/// [`binary_worker_market`] with an accept and bid window of `accept_window` blocks and
+/// further arguments for the worker (`worker_args`).
+///
+/// # Panics
+/// When a call fails.
+pub async fn binary_worker_market_with(test: &str, price: u128, data_dir: Option<&Path>, accept_window: u32, worker_args: &[&str]) -> Option<BinaryWorkerMarket> {
     let art = contract_artifacts(test)?;
     gpu_or_skip(test)?;
     let node = TestNode::start(test)?;
     let url = node.url();
     let chains = dev_chains(&url).await;
-    let market = deploy_fast(&chains[0], &art.code, 6, 10).await.address();
+    let market = deploy_fast(&chains[0], &art.code, accept_window, 10).await.address();
     let dir = tempfile::tempdir().expect("a temp dir");
     if let Some(d) = data_dir {
         std::os::unix::fs::symlink(d, dir.path().join("bob")).expect("a symlink to the data dir");
     }
-    let worker = procs::start_worker("bob", "//Bob", &url, &format!("{market:?}"), price, dir.path()).expect("capacloud-worker starts");
+    let worker = procs::start_worker_with("bob", "//Bob", &url, &format!("{market:?}"), price, dir.path(), worker_args).expect("capacloud-worker starts");
     Some(BinaryWorkerMarket { node, url, chains, market, worker, dir })
+}
+
+/// A renter's runaway kernel (the fault suite's): valid, on the 64 × 64 matmul job's
+/// bindings, priced at exactly one unit per 256 workgroups, but every invocation spends its
+/// whole loop budget on 64 xor-shift-multiply rounds an iteration (a chain no compiler folds,
+/// unlike affine steps) over 65,535 × 64 invocations: about 3 × 10^12 vector operations,
+/// many minutes on lavapipe.
+pub fn runaway_job(seed: u64) -> capacloud_client::renter::JobBundle {
+    use capacloud_executor::workloads::Workload;
+    let (spec, inputs) = capacloud_executor::workloads::matmul::Matmul { n: 64, seed }.prepare().to_job();
+    let mut job = capacloud_client::renter::JobBundle { spec, tasks: vec![inputs], library: None };
+    let body = "x = (x ^ (x >> vec4<u32>(15u))) * vec4<u32>(2246822519u);".repeat(64);
+    job.spec.wgsl = format!(
+        "struct Params {{ n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }}\n\
+         @group(0) @binding(0) var<storage, read> mat_a: array<vec4<u32>>;\n\
+         @group(0) @binding(1) var<storage, read> mat_b: array<vec4<u32>>;\n\
+         @group(0) @binding(2) var<storage, read_write> mat_c: array<vec4<u32>>;\n\
+         @group(0) @binding(3) var<uniform> params: Params;\n\
+         @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3<u32>) {{\n\
+             var x = mat_a[id.x % arrayLength(&mat_a)] + mat_b[0] + vec4<u32>(params.n);\n\
+             for (var i = 0u; i < 1000000u; i++) {{ {body} }}\n\
+             mat_c[id.x % arrayLength(&mat_c)] = x;\n\
+         }}\n"
+    );
+    job.spec.workgroups = [65_535, 1, 1];
+    job.spec.work_units = 65_535u64.div_ceil(capacloud_worker::provider::WORKGROUPS_PER_UNIT);
+    job
 }

@@ -93,6 +93,14 @@ pub struct WorkerProcess {
 /// # Errors
 /// The binary missing, or the worker not starting (its log is `dir/<name>.log`).
 pub fn start_worker(name: &str, suri: &str, url: &str, contract: &str, price: Amount, dir: &std::path::Path) -> Result<WorkerProcess> {
+    start_worker_with(name, suri, url, contract, price, dir, &[])
+}
+
+/// [`start_worker`] with further command-line arguments (`extra`).
+///
+/// # Errors
+/// As [`start_worker`].
+pub fn start_worker_with(name: &str, suri: &str, url: &str, contract: &str, price: Amount, dir: &std::path::Path, extra: &[&str]) -> Result<WorkerProcess> {
     let bin = crate::binary_path("capacloud-worker");
     ensure!(bin.exists(), "{} not built (cargo build --bins)", bin.display());
     let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
@@ -100,6 +108,7 @@ pub fn start_worker(name: &str, suri: &str, url: &str, contract: &str, price: Am
         .args(["--url", url, "--suri", suri, "--contract", contract, "--price", &price.to_string(), "--listen", "127.0.0.1:0", "--stake-wnd", "2000"])
         .arg("--data-dir")
         .arg(dir.join(name))
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()?;

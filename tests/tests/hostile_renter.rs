@@ -1,8 +1,12 @@
 //! Hostile renters against a provider running `capacloud-worker` with its defaults (kernels
-//! in the sandbox, 30 s fetches), on a real node. Four direct hires are posted to it just
-//! before an honest one: a spec URI that accepts connections and never answers, one that
-//! drips a byte a second forever, a kernel that is not valid WGSL, and an input its renter's
-//! store no longer serves. The worker signs none of them and stalls on none of them (its
+//! in the sandbox, 30 s fetches, 60 s per kernel), on a real node. Six direct hires are
+//! posted to it just before an honest one: a spec URI that accepts connections and never
+//! answers, one that drips a byte a second forever, a kernel that is not valid WGSL, an input
+//! its renter's store no longer serves, a runaway kernel (valid, priced by its dispatch, but
+//! its loops would run for minutes: the worker runs it first, in its trial lane, and does not
+//! sign while it runs), and a kernel that asks for more workgroup memory than some adapters
+//! have (it would fail when its pipeline is created). The worker signs none of them and
+//! stalls on none of them (its
 //! fetches run beside its passes): the honest job is accepted within two blocks and
 //! settles, well inside the 30 s a silent URI holds a fetch; every hostile job ends refunded,
 //! its renter getting back exactly its escrow (the renter's follow moves them on: the provider
@@ -17,7 +21,7 @@ use capacloud_executor::workloads::matmul::Matmul;
 use capacloud_executor::workloads::Workload;
 use capacloud_client::Marketplace;
 use capacloud_tests::procs::stop_worker;
-use capacloud_tests::{binary_worker_market, endpoint};
+use capacloud_tests::{binary_worker_market, endpoint, runaway_job};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -27,6 +31,18 @@ const PRICE: Amount = UNITS_PER_WND / 1_000;
 fn matmul_job(seed: u64) -> JobBundle {
     let (spec, inputs) = Matmul { n: 64, seed }.prepare().to_job();
     JobBundle { spec, tasks: vec![inputs], library: None }
+}
+
+/// The matmul kernel with 128 KiB of workgroup memory more: valid WGSL, but over what many
+/// adapters have (wgpu's portable limit is 16 KiB), so its pipeline would fail on them.
+fn oversized_job(seed: u64) -> JobBundle {
+    let mut job = matmul_job(seed);
+    job.spec.wgsl = job
+        .spec
+        .wgsl
+        .replacen("@compute", "var<workgroup> big: array<u32, 32768>;\n@compute", 1)
+        .replacen("let n = params.n;", "big[lid.x] = lid.y;\n    let n = params.n + big[0];", 1);
+    job
 }
 
 /// A server that accepts connections and never answers (holding them open).
@@ -101,6 +117,8 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
     let mut broken = matmul_job(2);
     broken.spec.wgsl = "@compute @workgroup_size(8, 8) fn main( {".into();
     let broken = renter::stage(store.as_ref(), &broken, &terms).await.unwrap();
+    let runaway = renter::stage(store.as_ref(), &runaway_job(5), &terms).await.unwrap();
+    let oversized = renter::stage(store.as_ref(), &oversized_job(6), &terms).await.unwrap();
     let missing = renter::stage(lossy.as_ref(), &matmul_job(3), &terms).await.unwrap();
     for f in std::fs::read_dir(lossy_dir.path()).unwrap() {
         let path = f.unwrap().path();
@@ -114,7 +132,7 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
     let journal = Journal::new(renter_dir.path().join("journal"));
     let first_block = dave.best_number().await.unwrap();
     let mut jobs = Vec::new();
-    for (name, input) in [("silent", &silent), ("drip", &drip), ("broken", &broken), ("missing", &missing), ("honest", &honest)] {
+    for (name, input) in [("silent", &silent), ("drip", &drip), ("broken", &broken), ("missing", &missing), ("runaway", &runaway), ("oversized", &oversized), ("honest", &honest)] {
         let seed = renter::random_seed().unwrap();
         let id = renter::create(&md, &journal, input, &seed, dave.best_number().await.unwrap()).await.unwrap();
         jobs.push((name, id, seed));
@@ -125,7 +143,7 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
     stop_worker("bob", worker.child).unwrap();
 
     let events = dave.contract_events_in(m.address(), first_block, dave.best_number().await.unwrap()).await.unwrap();
-    let (_, honest_id, _) = jobs[4];
+    let (_, honest_id, _) = jobs[6];
     let block_of = |id: u64, pick: fn(&JobEventKind) -> bool| {
         events.iter().find_map(|(b, e)| match &e.decoded {
             Some(Event::Job(j)) if j.job_id == id && pick(&j.kind) => Some(*b),
@@ -136,14 +154,14 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
     let assigned = block_of(honest_id, |k| matches!(k, JobEventKind::Assigned { .. })).unwrap();
     println!("honest job {honest_id}: created #{created}, accepted #{assigned}");
     assert!(assigned - created <= 2, "the honest job was accepted at once ({created} → {assigned}), behind no hostile fetch");
-    assert_eq!(ended[4].state, JobState::Settled, "the honest job settled");
+    assert_eq!(ended[6].state, JobState::Settled, "the honest job settled");
     let paid = amounts(&events, honest_id, |k| match k {
         JobEventKind::Settled { provider_payout, .. } => Some(*provider_payout),
         _ => None,
     });
     assert_eq!(md.withdrawable_of(bob.address()).await.unwrap(), paid.iter().sum::<Amount>(), "Bob was paid for the honest job, nothing taken");
 
-    for ((name, id, _), job) in jobs.iter().zip(&ended).take(4) {
+    for ((name, id, _), job) in jobs.iter().zip(&ended).take(6) {
         assert_eq!(job.state, JobState::Refunded, "{name}: refunded");
         let escrow = amounts(&events, *id, |k| match k {
             JobEventKind::Created { escrow, .. } => Some(*escrow),
@@ -172,7 +190,10 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
     // (The silent and dripping URIs were still being waited on, in the background, when
     // their jobs ended: their checks were dropped with the jobs.)
     assert!(count("unavailable") >= 1.0, "the missing input refused as unavailable:\n{metrics}");
-    assert!(count("invalid_job") >= 1.0, "the broken kernel refused as invalid:\n{metrics}");
+    assert!(count("invalid_job") >= 2.0, "the broken and the oversized kernel refused as invalid:\n{metrics}");
+    // The runaway kernel was still in its trial when its job ended (its trial was stopped
+    // with the job): no trial finished, so none was counted.
+    assert!(metrics.contains("capacloud_worker_trials_total 0"), "no trial finished:\n{metrics}");
     assert!(!metrics.contains("action=\"cleaned up\""), "Bob spent no fee moving on hires it never accepted:\n{metrics}");
 
     let (balance, total) = m.balance_check().await.unwrap();

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub rpc_errors: Counter,
     /// Seconds of kernel execution on the GPU.
     pub gpu_seconds: Counter<f64, AtomicU64>,
+    /// Jobs run before signing for them that finished (a trial that failed counts in
+    /// `failures` under its reason, e.g. `timeout`).
+    pub trials: Counter,
     /// Live jobs the worker tracks, by contract state.
     pub jobs: Family<StateLabel, Gauge>,
     /// Jobs this worker took part in that ended, by final state.
@@ -52,6 +55,7 @@ impl Default for Metrics {
             failures: Family::default(),
             rpc_errors: Counter::default(),
             gpu_seconds: Counter::default(),
+            trials: Counter::default(),
             jobs: Family::default(),
             jobs_finished: Family::default(),
             withdrawn_wnd: Counter::default(),
@@ -62,6 +66,7 @@ impl Default for Metrics {
         registry.register("failures", "Failed steps and passes, by reason", m.failures.clone());
         registry.register("rpc_errors", "Chain RPC errors", m.rpc_errors.clone());
         registry.register("gpu_seconds", "Seconds of kernel execution on the GPU", m.gpu_seconds.clone());
+        registry.register("trials", "Jobs run before signing for them that finished", m.trials.clone());
         registry.register("gpu_healthy", "1 while the GPU passes its health probe and the offer is listed", m.gpu_healthy.clone());
         m.gpu_healthy.set(1);
         registry.register("jobs", "Live jobs tracked, by contract state", m.jobs.clone());
@@ -106,6 +111,7 @@ mod tests {
         m.fail("rpc");
         m.rpc_errors.inc();
         m.gpu_seconds.inc_by(1.5);
+        m.trials.inc();
         m.jobs.get_or_create(&StateLabel { state: "Assigned".into() }).set(2);
         let text = m.encode();
         for line in [
@@ -113,6 +119,7 @@ mod tests {
             "capacloud_worker_failures_total{reason=\"rpc\"} 1",
             "capacloud_worker_rpc_errors_total 1",
             "capacloud_worker_gpu_seconds_total 1.5",
+            "capacloud_worker_trials_total 1",
             "capacloud_worker_jobs{state=\"Assigned\"} 2",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");

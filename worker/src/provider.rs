@@ -19,6 +19,16 @@
 //! memory budget, and the free space on its disk for every task's inputs and outputs. A job
 //! that fails any of them is never accepted or bid on.
 //!
+//! Nor does it sign for a kernel it has not seen finish: a job whose static bound
+//! ([`capacloud_executor::cost`]) exceeds [`TRUSTED_OPS`] — a kernel that *could* run longer
+//! than the time limit, whatever it actually does — is executed first (a *trial*, in the
+//! sandbox, under the same limits), and accepted or bid on only once its result is in hand;
+//! the trial's result is the one committed. A kernel that runs away, crashes or fails in its
+//! trial is refused before any signature, so it can cost the provider neither a commitment
+//! timeout nor an unavailability report it would lose. Trials run one at a time in a lane of
+//! their own ([`Worker::trial_slot`]), beside the kernels of jobs the worker has signed for,
+//! so a renter's slow kernel can delay other trials but never a signed job's kernel.
+//!
 //! What the worker knows between passes ([`WorkerState`]) is written atomically and fsynced
 //! after every change; a corrupt state file is rebuilt from the chain, never fatal.
 //!
@@ -49,6 +59,12 @@ use subxt::utils::H160;
 /// A job's work units must cover its dispatch: at least one unit per this many workgroups
 /// (over every pass) of each task. A renter cannot buy 60 s of GPU for one unit.
 pub const WORKGROUPS_PER_UNIT: u64 = 256;
+
+/// Operations (the static bound of [`capacloud_executor::cost`], every task together) up to
+/// which a job is taken without a trial run: about 2^30, which even lavapipe on two cores
+/// runs in seconds, far inside the default 60 s limit, however its operations are mixed.
+/// Above it the worker runs the job before signing for it (see the module docs).
+pub const TRUSTED_OPS: u64 = 1 << 30;
 
 /// Why the worker could not take a step.
 #[derive(Debug, thiserror::Error)]
@@ -340,6 +356,10 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     /// One kernel at a time on the GPU: concurrent jobs queue here, not in VRAM.
     gpu_slot: tokio::sync::Semaphore,
+    /// One trial at a time (kernels of jobs not yet signed for, see the module docs), in a
+    /// lane beside `gpu_slot`'s: a renter's runaway trial slows a signed job's kernel at
+    /// most by sharing the GPU with it, never by holding it.
+    trial_slot: tokio::sync::Semaphore,
     /// Background computations by (job, role).
     running: Mutex<BTreeMap<(u64, Role), Running>>,
     /// Background fetches and checks of a job's spec, manifest and inputs, by (job, purpose):
@@ -375,6 +395,7 @@ impl Worker {
             state: Mutex::new(state),
             metrics,
             gpu_slot: tokio::sync::Semaphore::new(1),
+            trial_slot: tokio::sync::Semaphore::new(1),
             running: Mutex::new(BTreeMap::new()),
             checks: Mutex::new(BTreeMap::new()),
             wake: tokio::sync::Notify::new(),
@@ -571,12 +592,19 @@ impl Worker {
 
     /// Forgets an ended job, counting it when this worker took part.
     fn finish(&self, id: u64, core: &JobCore) {
-        let took_part = {
+        let (took_part, computed) = {
             let mut st = self.state.lock().unwrap();
             st.live.remove(&id);
             st.refused.remove(&id);
-            st.computed.remove(&id).is_some() || core.provider == self.me
+            let computed = st.computed.remove(&id);
+            // A trial for a job another provider won is not taking part.
+            (computed.as_ref().is_some_and(|c| c.round > 0) || core.provider == self.me, computed)
         };
+        if let Some(c) = computed.filter(|c| c.round == 0 && (core.provider != self.me || !core.renter_paid())) {
+            // A provider's outputs for a job no renter paid for (a trial for a job it did not
+            // get, or never accepted) serve no one: a renter's trials must not fill the disk.
+            self.forget_outputs(id, &c);
+        }
         self.running.lock().unwrap().retain(|(j, _), _| *j != id);
         self.checks.lock().unwrap().retain(|(j, _), h| {
             if *j == id {
@@ -588,6 +616,16 @@ impl Worker {
         if took_part {
             self.metrics.jobs_finished.get_or_create(&StateLabel { state: format!("{:?}", core.state) }).inc();
             tracing::info!(job_id = id, renter = ?core.renter, provider = ?core.provider, state = ?core.state, "job ended");
+        }
+    }
+
+    /// Removes the outputs and task-root list `c` of job `id` stored, unless another job
+    /// produced them too.
+    fn forget_outputs(&self, id: u64, c: &Computed) {
+        for root in c.roots.iter().chain(std::iter::once(&c.batch_root).filter(|r| **r != [0; 32])) {
+            if let Err(e) = self.store.forget_job_sync(root, id) {
+                tracing::warn!(job_id = id, %e, "removing a trial's output failed");
+            }
         }
     }
 
@@ -766,7 +804,7 @@ impl Worker {
         match checked {
             Ok(()) => Ok(true),
             Err(e @ (WorkerError::Chain(_) | WorkerError::StepTimeout { .. } | WorkerError::Join { .. })) => Err(e),
-            Err(e @ (WorkerError::DiskFull { .. } | WorkerError::State { .. })) => {
+            Err(e @ (WorkerError::DiskFull { .. } | WorkerError::State { .. } | WorkerError::GpuUnhealthy { .. })) => {
                 // This machine's trouble, not the job's: looked at again on a later pass.
                 tracing::warn!(job_id = id, %e, "job not taken");
                 self.metrics.fail(e.reason());
@@ -796,12 +834,15 @@ impl Worker {
                 tokio::spawn(async move {
                     let checked = async {
                         let input = me.job_input(id).await?;
-                        let (spec, manifest) = me.load_job(id, &core, &input).await?;
+                        let (spec, manifest, ops) = me.load_job(id, &core, &input).await?;
                         if purpose == Purpose::Take {
                             me.check_disk(id, &spec, core.tasks)?;
                         }
                         for t in 0..manifest.tasks.len() {
                             me.fetch_task(id, &spec, &manifest, t).await?;
+                        }
+                        if purpose == Purpose::Take && ops.saturating_mul(u64::from(core.tasks)) > TRUSTED_OPS {
+                            me.trial(id, &core).await?;
                         }
                         Ok(())
                     };
@@ -830,8 +871,9 @@ impl Worker {
         Ok(j.input)
     }
 
-    /// The job's spec and manifest, fetched and checked against the job.
-    async fn load_job(&self, id: u64, core: &JobCore, input: &JobInput) -> Result<(JobSpec, TaskManifest), WorkerError> {
+    /// The job's spec and manifest, fetched and checked against the job, and the static bound
+    /// on the operations one of its tasks executes.
+    async fn load_job(&self, id: u64, core: &JobCore, input: &JobInput) -> Result<(JobSpec, TaskManifest, u64), WorkerError> {
         let invalid = |reason: String| WorkerError::Invalid { job: id, reason };
         let unavailable = |e: blob::BlobError| WorkerError::Unavailable { job: id, reason: e.to_string() };
         let uri = String::from_utf8(input.uri.clone()).map_err(|_| invalid("the spec URI is not UTF-8".into()))?;
@@ -841,7 +883,7 @@ impl Worker {
         if spec.determinism != Determinism::Exact {
             return Err(invalid("only exact kernels can be spot-checked".into()));
         }
-        capacloud_executor::exec::check_spec(&spec, limits).map_err(|e| invalid(e.to_string()))?;
+        let ops = capacloud_executor::exec::check_spec_bounded(&spec, limits).map_err(|e| invalid(e.to_string()))?;
         if spec.work_units != core.units_per_task {
             return Err(invalid(format!("the spec says {} units a task, the job {}", spec.work_units, core.units_per_task)));
         }
@@ -867,7 +909,7 @@ impl Worker {
         if per_task.saturating_mul(u64::from(core.tasks)) > self.cfg.max_job_bytes {
             return Err(invalid(format!("{} tasks of {per_task} bytes exceed the {}-byte budget", core.tasks, self.cfg.max_job_bytes)));
         }
-        Ok((spec, manifest))
+        Ok((spec, manifest, ops))
     }
 
     async fn fetch(&self, h: &Hash32, uri: &str, max: u64) -> Result<Vec<u8>, blob::BlobError> {
@@ -926,7 +968,7 @@ impl Worker {
                     running.insert(
                         (id, role),
                         tokio::spawn(async move {
-                            let computed = me.clone().compute(id, &core, role).await;
+                            let computed = me.clone().compute(id, &core, role, false).await;
                             me.wake.notify_one();
                             computed
                         }),
@@ -940,6 +982,22 @@ impl Worker {
         self.state.lock().unwrap().computed.insert(id, c.clone());
         self.persist()?;
         Ok(Some(c))
+    }
+
+    /// Runs job `id` as its provider before signing for it (see the module docs) and keeps
+    /// the result, which the commitment then uses; a job already computed is not run again.
+    ///
+    /// # Errors
+    /// The computation's: a kernel over its limits, crashed or failed is the job's fault
+    /// (refused), an unhealthy GPU is not.
+    async fn trial(self: &Arc<Self>, id: u64, core: &JobCore) -> Result<(), WorkerError> {
+        if self.state.lock().unwrap().computed.get(&id).is_some_and(|c| c.round == 0) {
+            return Ok(());
+        }
+        let c = self.clone().compute(id, core, Role::Provider, true).await?;
+        self.metrics.trials.inc();
+        self.state.lock().unwrap().computed.insert(id, c);
+        self.persist()
     }
 
     /// Runs `spec` over every task's inputs, in the kernel sandbox unless configured
@@ -1071,7 +1129,9 @@ impl Worker {
     /// Computes the job's tasks for `role`: every task as provider, the sampled ones as
     /// verifier. Outputs go to the store (and, as provider, the task-root list under the
     /// batch root), so renters and verifiers can fetch them.
-    async fn compute(self: Arc<Self>, id: u64, core: &JobCore, role: Role) -> Result<Computed, WorkerError> {
+    /// A trial (`trial`: before signing) runs in the trial lane, every other computation in
+    /// the GPU slot.
+    async fn compute(self: Arc<Self>, id: u64, core: &JobCore, role: Role, trial: bool) -> Result<Computed, WorkerError> {
         let salt = hash::derive_salt::<Sha>(&self.cfg.salt_secret, id);
         let round = match role {
             Role::Provider => 0,
@@ -1083,7 +1143,7 @@ impl Worker {
             return Ok(Computed { roots, batch_root, answer: [0; 32], salt, round });
         }
         let input = self.job_input(id).await?;
-        let (spec, manifest) = self.load_job(id, core, &input).await?;
+        let (spec, manifest, _) = self.load_job(id, core, &input).await?;
         let tasks: Vec<u32> = match role {
             Role::Provider => (0..core.tasks).collect(),
             Role::Verifier(_) => sample::sampled::<Sha>(&core.check_seed, core.tasks, core.check_rate_bps, !core.seed_revealed),
@@ -1095,7 +1155,7 @@ impl Worker {
         if !self.healthy() {
             return Err(WorkerError::GpuUnhealthy { job: id });
         }
-        let slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
+        let slot = if trial { &self.trial_slot } else { &self.gpu_slot }.acquire().await.expect("the semaphore is never closed");
         let started = Instant::now();
         let results = self.run_kernels(id, &spec, task_inputs).await;
         drop(slot);
@@ -1118,7 +1178,7 @@ impl Worker {
             self.note_job(&commitment.root, id).await?;
             roots.push(commitment.root);
         }
-        tracing::info!(job_id = id, ?role, tasks = tasks.len(), secs = started.elapsed().as_secs_f64(), isolated = self.cfg.isolate.is_some(), "computed");
+        tracing::info!(job_id = id, ?role, trial, tasks = tasks.len(), secs = started.elapsed().as_secs_f64(), isolated = self.cfg.isolate.is_some(), "computed");
         Ok(match role {
             Role::Provider => {
                 let batch_root = self.store.put_batch(&roots).await?;

@@ -344,6 +344,27 @@ impl LocalStore {
         Ok(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
     }
 
+    /// Drops job `job`'s note on what is stored under `root` and, when no other job's note
+    /// is left, the output (with its Merkle leaves), the task-root list and who may read them:
+    /// what a worker does with a result it computed for a job it then did not take part in.
+    /// Returns whether the files were removed.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn forget_job_sync(&self, root: &[u8; 32], job: u64) -> Result<bool, BlobError> {
+        let jobs: Vec<u64> = self.jobs_of_sync(root)?.into_iter().filter(|j| *j != job).collect();
+        let h = hex::encode(root);
+        if !jobs.is_empty() {
+            let bytes: Vec<u8> = jobs.iter().flat_map(|j| j.to_le_bytes()).collect();
+            self.replace_atomically(&format!("jobs-{h}"), &bytes)?;
+            return Ok(false);
+        }
+        for name in [format!("output-{h}"), leaves_name(root), format!("batch-{h}"), format!("readers-{h}"), format!("public-{h}"), format!("jobs-{h}")] {
+            self.discard(&name)?;
+        }
+        Ok(true)
+    }
+
     /// Lets anyone read what is under `root` ([`access`]).
     ///
     /// # Errors
@@ -601,6 +622,30 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forgetting_a_job_keeps_what_another_job_still_notes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        let data = vec![7u8; 10_000];
+        let root = output_root(&data);
+        store.put_output_sync(&root, &data).unwrap();
+        let batch = store.put_batch_sync(&[root]).unwrap();
+        for j in [1, 2] {
+            store.note_job_sync(&root, j).unwrap();
+        }
+        store.note_job_sync(&batch, 2).unwrap();
+        // Job 1 forgotten: job 2 still notes the output, so it stays.
+        assert!(!store.forget_job_sync(&root, 1).unwrap());
+        assert_eq!(store.jobs_of_sync(&root).unwrap(), vec![2]);
+        assert_eq!(store.get_output_sync(&root).unwrap(), data);
+        // Job 2 forgotten: output, leaves, notes and the task-root list are gone.
+        assert!(store.forget_job_sync(&root, 2).unwrap());
+        assert!(store.forget_job_sync(&batch, 2).unwrap());
+        assert!(matches!(store.get_output_sync(&root), Err(BlobError::NotFound(_))));
+        assert!(matches!(store.get_batch_sync(&batch), Err(BlobError::NotFound(_))));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing left behind");
+    }
 
     #[test]
     fn put_get_round_trip_and_corruption_is_detected() {

@@ -1,0 +1,115 @@
+//! A runaway kernel against `capacloud-worker` (the binary: kernels in the sandbox, here a
+//! 2 s limit per kernel), on a real node, with a 40-block accept window so the trial ends
+//! while the job is still open. The worker runs a kernel that could outlive its limit before
+//! it signs anything (its *trial*): the runaway kernel fails its trial, is refused and never
+//! accepted, and its renter gets back exactly its escrow; an honest job whose static bound
+//! also calls for a trial (a Mandelbrot image) passes it, is accepted, committed with the
+//! trial's result (computed once, not again after accepting) and settles with the CPU
+//! reference's root. Nobody is slashed, the provider's stake and record are untouched, and the
+//! money invariant holds.
+
+use capacloud_client::blob::{self, LocalStore};
+use capacloud_client::marketplace::*;
+use capacloud_client::renter::{self, Journal, Terms};
+use capacloud_client::Marketplace;
+use capacloud_executor::workloads::{mandelbrot::Mandelbrot, Workload};
+use capacloud_tests::procs::stop_worker;
+use capacloud_tests::{binary_worker_market_with, endpoint, runaway_job};
+use std::time::Duration;
+
+const PRICE: Amount = UNITS_PER_WND / 1_000;
+
+/// `log` without ANSI colour sequences.
+fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
+    let test = "a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed";
+    let Some(market) = binary_worker_market_with(test, PRICE, None, 40, &["--kernel-secs", "2"]).await else { return };
+    let [alice, bob, _, dave, _, _] = &market.chains;
+    let m = Marketplace::unchecked(alice, market.market);
+    let md = m.with(dave);
+    let worker = market.worker;
+    let stake_before = m.provider(bob.address()).await.unwrap().unwrap().stake;
+
+    let renter_dir = tempfile::tempdir().unwrap();
+    let server = endpoint(LocalStore::new(renter_dir.path().join("blobs")).unwrap(), None).await;
+    let store = blob::open(&server.url).unwrap();
+    let terms = Terms { offer_id: Some(worker.offer_id), max_price_per_unit: PRICE, check_rate_bps: 0, compute_blocks: 20, requirements: Requirements::default(), pay_if_unverified: false };
+    let image = Mandelbrot { width: 96, height: 64, max_iter: 128 };
+    let prepared = image.prepare();
+    let reference = image.cpu_reference(&prepared);
+    let (spec, inputs) = prepared.to_job();
+    let honest = renter::JobBundle { spec, tasks: vec![inputs], library: None };
+    for (name, bundle) in [("runaway", &runaway_job(7)), ("honest", &honest)] {
+        let ops = capacloud_executor::exec::check_spec_bounded(&bundle.spec, &Default::default()).unwrap();
+        assert!(ops > capacloud_worker::provider::TRUSTED_OPS, "{name}: its bound ({ops}) calls for a trial");
+    }
+
+    let journal = Journal::new(renter_dir.path().join("journal"));
+    let first_block = dave.best_number().await.unwrap();
+    let mut jobs = Vec::new();
+    for bundle in [&runaway_job(7), &honest] {
+        let input = renter::stage(store.as_ref(), bundle, &terms).await.unwrap();
+        let seed = renter::random_seed().unwrap();
+        let id = renter::create(&md, &journal, &input, &seed, dave.best_number().await.unwrap()).await.unwrap();
+        jobs.push((id, seed));
+    }
+    let ended = futures::future::join_all(jobs.iter().map(|(id, seed)| renter::follow(&md, *id, seed, Duration::from_secs(600), |_| {}))).await;
+    let metrics = reqwest::get(format!("{}/metrics", worker.endpoint)).await.unwrap().text().await.unwrap();
+    stop_worker("bob", worker.child).unwrap();
+    let log = plain(&std::fs::read_to_string(market.dir.path().join("bob.log")).unwrap());
+    let [runaway, honest] = [ended[0].as_ref().unwrap(), ended[1].as_ref().unwrap()];
+    let (runaway_id, honest_id) = (jobs[0].0, jobs[1].0);
+
+    let events = dave.contract_events_in(m.address(), first_block, dave.best_number().await.unwrap()).await.unwrap();
+    let of = |id: u64| -> Vec<JobEventKind> {
+        events
+            .iter()
+            .filter_map(|(_, e)| match &e.decoded {
+                Some(Event::Job(j)) if j.job_id == id => Some(j.kind.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // The runaway kernel: refused in its trial, never signed for, refunded exactly.
+    assert_eq!(runaway.state, JobState::Refunded, "the runaway job was refunded");
+    assert!(!of(runaway_id).iter().any(|k| matches!(k, JobEventKind::Assigned { .. })), "and never accepted");
+    let escrow = of(runaway_id).iter().find_map(|k| if let JobEventKind::Created { escrow, .. } = k { Some(*escrow) } else { None }).unwrap();
+    let refunded: Amount = of(runaway_id).iter().filter_map(|k| if let JobEventKind::Refunded { amount, .. } = k { Some(*amount) } else { None }).sum();
+    assert_eq!(refunded, escrow, "the renter got exactly its escrow back");
+    let refusal = log.lines().find(|l| l.contains("refused before signing") && l.contains(&format!("job_id={runaway_id}"))).unwrap_or_else(|| panic!("no refusal of job {runaway_id} in the log:\n{log}"));
+    assert!(refusal.contains("did not finish within 2s"), "refused for running past its limit: {refusal}");
+
+    // The honest job: tried, accepted, committed with the trial's result, settled.
+    assert_eq!(honest.state, JobState::Settled, "the honest job settled");
+    assert_eq!(honest.core.batch_root, blob::batch_root(&[blob::output_root(&reference)]), "with the CPU reference's output");
+    let payout = of(honest_id).iter().find_map(|k| if let JobEventKind::Settled { provider_payout, .. } = k { Some(*provider_payout) } else { None }).unwrap();
+    assert_eq!(md.withdrawable_of(bob.address()).await.unwrap(), payout, "Bob was paid for the honest job, nothing taken");
+    assert!(metrics.contains("capacloud_worker_trials_total 1"), "one trial passed (the honest job's):\n{metrics}");
+    let computed: Vec<&str> = log.lines().filter(|l| l.contains(" computed") && l.contains(&format!("job_id={honest_id}"))).collect();
+    assert_eq!(computed.len(), 1, "the honest job was computed once:\n{computed:#?}");
+    assert!(computed[0].contains("trial=true"), "in its trial: {}", computed[0]);
+
+    assert!(!events.iter().any(|(_, e)| matches!(&e.decoded, Some(Event::Job(j)) if matches!(j.kind, JobEventKind::ProviderSlashed { .. }))), "nobody slashed");
+    let p = m.provider(bob.address()).await.unwrap().unwrap();
+    assert_eq!(p.stake, stake_before, "Bob's stake untouched");
+    assert_eq!(p.reputation.timeouts, 0, "no timeout on Bob's record");
+    let (balance, total) = m.balance_check().await.unwrap();
+    assert_eq!(balance, total, "money invariant");
+}
