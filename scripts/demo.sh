@@ -57,8 +57,8 @@ echo "== the market indexer (SQLite in $work) with its API and dashboard on $ind
   --listen "127.0.0.1:$((port_base + 9))" >"$work/indexer.out" 2>"$work/indexer.log" & pids+=($!)
 for _ in $(seq 1 240); do curl -sf "$indexer_url/health" >/dev/null && break; sleep 0.5; done
 
-echo "== Dave's blob server (specs and inputs) on :$port_base"
-"$cli" blobs serve --dir "$work/dave-blobs" --listen "127.0.0.1:$port_base" 2>"$work/dave-blobs.log" & pids+=($!)
+echo "== Dave's blob server (specs and inputs) on :$port_base, taking uploads signed by Dave only"
+"$cli" --suri //Dave blobs serve --dir "$work/dave-blobs" --listen "127.0.0.1:$port_base" 2>"$work/dave-blobs.log" & pids+=($!)
 wait_http "http://127.0.0.1:$port_base"
 export CAPACLOUD_BLOBS="http://127.0.0.1:$port_base"
 

@@ -162,6 +162,15 @@ enum BlobsCmd {
         /// Largest upload, in MiB.
         #[arg(long, default_value_t = 256)]
         max_upload_mib: usize,
+        /// An account (0x contract address) whose signed uploads are taken, besides the key
+        /// given by --suri / --key-file (repeatable). Unsigned uploads are refused (401), and
+        /// uploads signed by anyone else (403).
+        #[arg(long = "uploader")]
+        uploaders: Vec<String>,
+        /// Take uploads from anyone who can reach the server (only on a network you trust:
+        /// anyone could fill its disk).
+        #[arg(long)]
+        anyone_may_upload: bool,
     },
 }
 
@@ -563,6 +572,17 @@ fn print_receipt(r: &chain::Receipt) {
 #[error("{0}")]
 struct BadInput(String);
 
+/// The renter's blob store at `location`: a directory, or the URL of a blob server, whose
+/// uploads (and output reads) are then signed with the renter's key (`blobs serve` takes
+/// uploads from its renter only).
+fn renter_store(location: &str, signer: &subxt_signer::sr25519::Keypair) -> Result<std::sync::Arc<dyn blob::BlobStore>> {
+    if blob::is_http_url(location) {
+        let store = blob::HttpStore::new(location).map_err(|e| bad(format!("blob store {location}: {e}")))?;
+        return Ok(std::sync::Arc::new(store.signed_by(blob::access::Signer::new(signer.clone()))));
+    }
+    blob::open(location).map_err(|e| bad(format!("blob store {location}: {e}")))
+}
+
 fn bad(msg: impl Into<String>) -> anyhow::Error {
     BadInput(msg.into()).into()
 }
@@ -616,11 +636,30 @@ async fn run_offline(cmd: &Cmd, suri: Option<&str>, key_file: Option<&std::path:
             let (key, path) = keys::import(file, &home.join("keys"), None).map_err(classify_key)?;
             Output::Imported { account: key.account().to_string(), h160: key.h160(), path }
         }
-        Cmd::Blobs { cmd: BlobsCmd::Serve { dir, listen, max_upload_mib } } => {
+        Cmd::Blobs { cmd: BlobsCmd::Serve { dir, listen, max_upload_mib, uploaders, anyone_may_upload } } => {
+            let uploaders = if *anyone_may_upload {
+                blob::server::Uploaders::Anyone
+            } else {
+                let mut allowed = std::collections::BTreeSet::new();
+                match keys::load(suri, key_file) {
+                    Ok(key) => {
+                        allowed.insert(key.h160());
+                    }
+                    Err(KeyError::Missing) => {}
+                    Err(e) => return Err(classify_key(e)),
+                }
+                for u in uploaders {
+                    allowed.insert(chain::parse_address(u).map_err(|e| bad(format!("--uploader {u}: {e}")))?);
+                }
+                if allowed.is_empty() {
+                    return Err(bad("blobs serve takes uploads signed by the renter's key: give --suri or --key-file (or --uploader ADDRESS; --anyone-may-upload only on a network you trust)"));
+                }
+                blob::server::Uploaders::Signed(std::sync::Arc::new(allowed))
+            };
             let store = LocalStore::new(dir).map_err(|e| bad(format!("blob store {}: {e}", dir.display())))?;
             let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| bad(format!("cannot listen on {listen}: {e}")))?;
             eprintln!("serving {} at http://{}", dir.display(), listener.local_addr()?);
-            let app = blob::server::router(store, max_upload_mib << 20);
+            let app = blob::server::router(store, max_upload_mib << 20, uploaders);
             blob::server::serve(listener, app, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
@@ -822,7 +861,7 @@ async fn run(cli: Cli) -> Result<Output> {
                 JobCmd::Fetch { id, out, blobs } => {
                     let j = m.job(id).await.map_err(classify)?.ok_or_else(|| bad(format!("no job {id}")))?;
                     let fallback: std::sync::Arc<dyn blob::BlobStore> = match &blobs {
-                        Some(b) => blob::open(b).map_err(|e| bad(format!("blob store {b}: {e}")))?,
+                        Some(b) => renter_store(b, chain.keypair())?,
                         None => std::sync::Arc::new(LocalStore::new(std::env::temp_dir().join("capacloud-fetch")).map_err(|e| anyhow::anyhow!(e))?),
                     };
                     let outputs = renter::fetch_outputs(&m, id, &j, fallback.as_ref()).await.map_err(classify_renter)?;
@@ -840,7 +879,7 @@ async fn run(cli: Cli) -> Result<Output> {
                 }
                 JobCmd::Submit { offer, max_price, check_rate_bps, compute_blocks, pay_if_unverified, blobs, png, out, timeout, .. } => {
                     let bundle = bundle.expect("built above");
-                    let store = blob::open(&blobs).map_err(|e| bad(format!("blob store {blobs}: {e}")))?;
+                    let store = renter_store(&blobs, chain.keypair())?;
                     let now = chain.best_number().await.map_err(classify)?;
                     let params = m.params(now).await.map_err(classify)?;
                     let lag = chain.finality_lag().await.map_err(classify)?;

@@ -398,13 +398,14 @@ pub struct Endpoint {
 pub type WorkerSide = (std::sync::Arc<capacloud_worker::metrics::Metrics>, std::sync::Arc<dyn capacloud_client::blob::server::Gate>);
 
 /// Serves `store` (with metrics at `/metrics` and outputs to their readers, as a worker
-/// does; without them, as `capacloud blobs serve` does) on a free port of 127.0.0.1.
+/// does; without them, as `capacloud blobs serve --anyone-may-upload` does: the tests'
+/// renters upload unsigned) on a free port of 127.0.0.1.
 pub async fn endpoint(store: capacloud_client::blob::LocalStore, worker: Option<WorkerSide>) -> Endpoint {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let url = format!("http://{}", listener.local_addr().expect("bound"));
     let app = match worker {
         Some((m, gate)) => capacloud_worker::serve::router(store, m, gate),
-        None => capacloud_client::blob::server::router(store, capacloud_client::blob::server::DEFAULT_MAX_BODY),
+        None => capacloud_client::blob::server::router(store, capacloud_client::blob::server::DEFAULT_MAX_BODY, capacloud_client::blob::server::Uploaders::Anyone),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(capacloud_client::blob::server::serve(listener, app, async {

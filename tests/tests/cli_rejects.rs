@@ -1,7 +1,8 @@
 //! The `capacloud` CLI refuses bad input with exit code 2 and a message that says what is
-//! wrong — a malformed or failing WGSL kernel, bindings that do not match the shader, an
-//! unknown workload, a job the contract refuses — and in every case nothing is signed:
-//! the renter's balance and the contract's job count do not change.
+//! wrong — a malformed or failing WGSL kernel, one over the portable workgroup limits,
+//! bindings that do not match the shader, an unknown workload, a job the contract refuses, a
+//! blob server that would take anyone's uploads — and in every case nothing is signed: the
+//! renter's balance and the contract's job count do not change.
 
 use capacloud_client::chain::Chain;
 use capacloud_client::Marketplace;
@@ -52,6 +53,13 @@ async fn bad_jobs_are_refused_before_anything_is_signed() {
              @compute @workgroup_size(1)\nfn main() {{ var n = 0u;\n{calls}out[0] = n; }}\n"
         ),
     );
+    // 32 KiB of workgroup memory: more than wgpu's portable 16 KiB.
+    let oversized = write(
+        "oversized.wgsl",
+        "@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n\
+         var<workgroup> big: array<u32, 8192>;\n\
+         @compute @workgroup_size(64)\nfn main(@builtin(local_invocation_index) i: u32) { big[i] = i; workgroupBarrier(); out[0] = big[63]; }\n",
+    );
     let blobs = dir.path().join("blobs");
     let run = |extra: &[&str]| {
         let out = Command::new(cli())
@@ -74,6 +82,10 @@ async fn bad_jobs_are_refused_before_anything_is_signed() {
     let (code, err) = run(&["--wgsl", loopy.to_str().unwrap(), "--output", "0=16"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("1056 loops"), "{err}");
+
+    let (code, err) = run(&["--wgsl", oversized.to_str().unwrap(), "--output", "0=16"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("workgroup memory in bytes is 32768, over the portable limit of 16384"), "{err}");
 
     let (code, err) = run(&["--wgsl", good.to_str().unwrap(), "--output", "3=16"]);
     assert_eq!(code, Some(2), "{err}");
@@ -128,6 +140,25 @@ async fn bad_jobs_are_refused_before_anything_is_signed() {
     let (code, err) = run(&["--wgsl", good.to_str().unwrap(), "--output", "0=16", "--offer", "99"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("OfferNotFound"), "{err}");
+
+    // A blob server must know whose uploads to take: without a key or an uploader it does
+    // not start (it would take anyone's), and a malformed uploader is named.
+    let serve = |extra: &[&str]| {
+        let out = Command::new(cli())
+            .env_remove("CAPACLOUD_SURI")
+            .env_remove("CAPACLOUD_KEY_FILE")
+            .args(["blobs", "serve", "--dir", blobs.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, err) = serve(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("takes uploads signed by the renter's key"), "{err}");
+    let (code, err) = serve(&["--uploader", "0xnot-an-address"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--uploader 0xnot-an-address"), "{err}");
 
     assert_eq!(dave.free_balance().await.unwrap(), before, "no fee, no escrow: nothing was signed");
     assert_eq!(m.job_count().await.unwrap(), 0);

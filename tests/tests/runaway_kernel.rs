@@ -97,6 +97,17 @@ async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
     assert!(refusal.contains("did not finish within 2s"), "refused for running past its limit: {refusal}");
 
     // The honest job: tried, accepted, committed with the trial's result, settled.
+    let block_of = |id: u64, pick: fn(&JobEventKind) -> bool| {
+        events.iter().find_map(|(b, e)| match &e.decoded {
+            Some(Event::Job(j)) if j.job_id == id && pick(&j.kind) => Some(*b),
+            _ => None,
+        })
+    };
+    let created = block_of(honest_id, |k| matches!(k, JobEventKind::Created { .. })).unwrap();
+    let assigned = block_of(honest_id, |k| matches!(k, JobEventKind::Assigned { .. })).unwrap();
+    let committed = block_of(honest_id, |k| matches!(k, JobEventKind::Committed { .. })).unwrap();
+    println!("tried job {honest_id}: created #{created}, accepted #{assigned}, committed #{committed}");
+    assert!(committed <= assigned + 2, "committed right after accepting, from the trial's result ({assigned} → {committed})");
     assert_eq!(honest.state, JobState::Settled, "the honest job settled");
     assert_eq!(honest.core.batch_root, blob::batch_root(&[blob::output_root(&reference)]), "with the CPU reference's output");
     let payout = of(honest_id).iter().find_map(|k| if let JobEventKind::Settled { provider_payout, .. } = k { Some(*provider_payout) } else { None }).unwrap();

@@ -1,5 +1,5 @@
-//! Who may read a worker's outputs: signed requests and the reader list kept beside each
-//! output.
+//! Who may read a worker's outputs, and who may upload to a renter's blob server: signed
+//! requests, and the reader list kept beside each output.
 //!
 //! A worker serves an output (its chunks, and a batch's task-root list) only to the accounts
 //! granted it — the renter of a job that settled, so a refunded renter does not get the work
@@ -8,8 +8,12 @@
 //!
 //! ```text
 //! Authorization: CapaCloud <account id hex>.<unix seconds>.<signature hex>
-//! signed message: "capacloud-<action>:<root hex>:<unix seconds>"   (action: read | publish)
+//! signed message: "capacloud-<action>:<root hex>:<unix seconds>"   (action: read | publish | upload)
 //! ```
+//!
+//! A blob server run by `capacloud blobs serve` takes uploads (`PUT`) only signed (action
+//! `upload`, naming the content address being stored) by the accounts it was started for,
+//! so a stranger who can reach it cannot fill its disk.
 //!
 //! The signature names the root and the action, so it cannot be used for another output or
 //! to publish one; it is accepted for [`MAX_SKEW`] seconds either side of the server's clock
@@ -37,6 +41,8 @@ pub enum Action {
     Read,
     /// Make an output (or task-root list) readable by anyone.
     Publish,
+    /// Store a blob, output or task-root list under its content address.
+    Upload,
 }
 
 impl Action {
@@ -44,6 +50,7 @@ impl Action {
         match self {
             Action::Read => "read",
             Action::Publish => "publish",
+            Action::Upload => "upload",
         }
     }
 }
@@ -132,6 +139,7 @@ mod tests {
         };
         refused(None, Action::Read, &root, t);
         refused(Some(&h), Action::Publish, &root, t);
+        refused(Some(&h), Action::Upload, &root, t);
         refused(Some(&h), Action::Read, &[8u8; 32], t);
         refused(Some(&h), Action::Read, &root, t + MAX_SKEW + 1);
         refused(Some(&h), Action::Read, &root, t - MAX_SKEW - 1);

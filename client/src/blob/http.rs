@@ -89,7 +89,8 @@ const MAX_PROOF_BYTES: u64 = 64 << 10;
 pub struct HttpStore {
     base: String,
     client: reqwest::Client,
-    /// Signs output, chunk and task-root reads (a worker serves those to their readers only).
+    /// Signs output, chunk and task-root reads (a worker serves those to their readers only)
+    /// and uploads (a `capacloud blobs serve` takes those from its uploaders only).
     signer: Option<Signer>,
 }
 
@@ -106,8 +107,9 @@ impl HttpStore {
         }
     }
 
-    /// The same store, its output, chunk and task-root reads signed by `signer` (a worker
-    /// serves those only to their readers, [`super::access`]).
+    /// The same store, its output, chunk and task-root reads and its uploads signed by
+    /// `signer` (a worker serves those only to their readers, a blob server takes uploads
+    /// only from its uploaders: [`super::access`]).
     pub fn signed_by(mut self, signer: Signer) -> Self {
         self.signer = Some(signer);
         self
@@ -138,8 +140,13 @@ impl HttpStore {
         Ok(())
     }
 
-    async fn put_to(&self, url: String, data: &[u8]) -> Result<(), BlobError> {
-        let resp = self.client.put(&url).body(data.to_vec()).send().await.map_err(|e| http_err(&url, e))?;
+    /// PUTs `data` to `url`, the place of content address `name`.
+    async fn put_to(&self, url: String, name: &[u8; 32], data: &[u8]) -> Result<(), BlobError> {
+        let mut request = self.client.put(&url).body(data.to_vec());
+        if let Some(auth) = self.auth(Action::Upload, name) {
+            request = request.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        let resp = request.send().await.map_err(|e| http_err(&url, e))?;
         if !resp.status().is_success() {
             return Err(status_err(&url, resp).await);
         }
@@ -165,7 +172,7 @@ impl HttpStore {
 impl BlobStore for HttpStore {
     async fn put(&self, data: &[u8]) -> Result<[u8; 32], BlobError> {
         let h = sha256(data);
-        self.put_to(self.locator(&h), data).await?;
+        self.put_to(self.locator(&h), &h, data).await?;
         Ok(h)
     }
 
@@ -175,7 +182,7 @@ impl BlobStore for HttpStore {
 
     async fn put_output(&self, root: &[u8; 32], data: &[u8]) -> Result<(), BlobError> {
         debug_assert_eq!(&output_root(data), root);
-        self.put_to(format!("{}/outputs/{}", self.base, hex::encode(root)), data).await
+        self.put_to(format!("{}/outputs/{}", self.base, hex::encode(root)), root, data).await
     }
 
     async fn get_output_unchecked(&self, root: &[u8; 32]) -> Result<Vec<u8>, BlobError> {
@@ -185,7 +192,7 @@ impl BlobStore for HttpStore {
     async fn put_batch(&self, roots: &[[u8; 32]]) -> Result<[u8; 32], BlobError> {
         use codec::Encode;
         let root = super::batch_root(roots);
-        self.put_to(format!("{}/batches/{}", self.base, hex::encode(root)), &roots.to_vec().encode()).await?;
+        self.put_to(format!("{}/batches/{}", self.base, hex::encode(root)), &root, &roots.to_vec().encode()).await?;
         Ok(root)
     }
 

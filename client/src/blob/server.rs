@@ -14,7 +14,10 @@
 //! | `GET  /healthz`                         | `ok`                                           |
 //!
 //! Everything is content-addressed, so an upload cannot overwrite or poison anything; the
-//! body size limit bounds what one request may store. A worker's endpoint is
+//! body size limit bounds what one request may store, and [`Uploaders`] who may store at
+//! all: `capacloud blobs serve` takes uploads signed by its renter's key only
+//! ([`super::access`], action `upload` naming the content address; 401 unsigned, 403 from
+//! anyone else), so no one else can fill its disk. A worker's endpoint is
 //! [`read_only_router`]: its own outputs are written to its store directly, so the PUT routes
 //! (which anyone could fill a disk through) are not there at all (405), and its outputs,
 //! chunks and task-root lists are served only to their readers ([`super::access`]: a signed
@@ -39,6 +42,7 @@ use axum::Json;
 use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,16 +160,55 @@ async fn get_chunk(State(store): State<LocalStore>, Path((root, index)): Path<(S
     Ok(Json(proof))
 }
 
-/// The routes above over `store`, accepting uploads up to `max_body` bytes.
-pub fn router(store: LocalStore, max_body: usize) -> Router {
+/// Who may upload to a [`router`].
+#[derive(Clone, Debug)]
+pub enum Uploaders {
+    /// Anyone who can reach it (a store on a trusted network; the tests' renter servers).
+    Anyone,
+    /// Requests signed for the upload (action `upload`, naming the content address) by one
+    /// of these accounts (contract addresses).
+    Signed(Arc<BTreeSet<H160>>),
+}
+
+impl Uploaders {
+    /// Whether the request may upload what is named by the last segment of its path.
+    fn admit(&self, req: &axum::extract::Request) -> Result<(), BlobError> {
+        let Uploaders::Signed(allowed) = self else { return Ok(()) };
+        let name = req.uri().path().rsplit('/').next().unwrap_or_default();
+        let name = hash_of(name)?;
+        let header = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let who = access::verify(header, Action::Upload, &name)?;
+        if !allowed.contains(&who) {
+            return Err(BlobError::Forbidden(format!("{who:?} may not upload here")));
+        }
+        Ok(())
+    }
+}
+
+/// The routes above over `store`, accepting uploads up to `max_body` bytes from `uploaders`.
+pub fn router(store: LocalStore, max_body: usize, uploaders: Uploaders) -> Router {
+    let uploads = Router::new()
+        .route("/blobs/{hash}", axum::routing::put(put_blob))
+        .route("/outputs/{root}", axum::routing::put(put_output))
+        .route("/batches/{root}", axum::routing::put(put_batch))
+        .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let admitted = uploaders.admit(&req);
+            async move {
+                match admitted {
+                    Ok(()) => next.run(req).await,
+                    Err(e) => e.into_response(),
+                }
+            }
+        }))
+        .layer(DefaultBodyLimit::max(max_body));
     guarded(
         Router::new()
-            .route("/blobs/{hash}", get(get_blob).put(put_blob))
-            .route("/outputs/{root}", get(get_output).put(put_output))
+            .route("/blobs/{hash}", get(get_blob))
+            .route("/outputs/{root}", get(get_output))
             .route("/outputs/{root}/chunks/{index}", get(get_chunk))
-            .route("/batches/{root}", get(get_batch).put(put_batch))
+            .route("/batches/{root}", get(get_batch))
             .route("/healthz", get(|| async { "ok" }))
-            .layer(DefaultBodyLimit::max(max_body))
+            .merge(uploads)
             .with_state(store),
     )
 }
@@ -421,7 +464,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = router(LocalStore::new(dir.path()).unwrap(), 1 << 20);
+        let app = router(LocalStore::new(dir.path()).unwrap(), 1 << 20, Uploaders::Anyone);
         tokio::spawn(serve(listener, app, async move {
             let _ = stopped.await;
         }));
@@ -456,6 +499,43 @@ mod tests {
         assert_eq!(fetch_verified_output(&store, &big_root).await.unwrap(), big);
         assert!(matches!(fetch_verified_output(&store, &[6; 32]).await, Err(BlobError::NotFound(_))), "unknown output is 404");
         assert!(matches!(store.get_chunk(&root, 3).await, Err(BlobError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn a_signed_store_takes_uploads_from_its_uploaders_only() {
+        use subxt_signer::sr25519::dev;
+        let dir = tempfile::tempdir().unwrap();
+        let dave = crate::chain::revive::h160_of(&dev::dave().public_key().into());
+        let app = router(LocalStore::new(dir.path()).unwrap(), 1 << 20, Uploaders::Signed(Arc::new([dave].into())));
+        let url = spawn(app).await;
+        let anonymous = HttpStore::new(&url).unwrap();
+        let stranger = HttpStore::new(&url).unwrap().signed_by(access::Signer::new(dev::eve()));
+        let renter = HttpStore::new(&url).unwrap().signed_by(access::Signer::new(dev::dave()));
+        let out: Vec<u8> = (0..5_000u32).map(|i| (i % 251) as u8).collect();
+        let root = output_root(&out);
+        let refused = |r: Result<(), BlobError>, status: &str| assert!(matches!(&r, Err(BlobError::Http { reason, .. }) if reason.starts_with(status)), "{r:?}");
+        refused(anonymous.put(b"spec").await.map(|_| ()), "401");
+        refused(stranger.put(b"spec").await.map(|_| ()), "403");
+        refused(anonymous.put_output(&root, &out).await, "401");
+        refused(stranger.put_batch(&[root]).await.map(|_| ()), "403");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing stored");
+        // A signature names the content address: one for another blob does not admit this one.
+        let other = sha256(b"other");
+        let resp = reqwest::Client::new()
+            .put(format!("{url}/blobs/{}", hex::encode(sha256(b"spec"))))
+            .header(reqwest::header::AUTHORIZATION, access::Signer::new(dev::dave()).header(Action::Upload, &other))
+            .body(b"spec".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        // The renter's own uploads are taken, and anyone may read them.
+        let h = renter.put(b"spec").await.unwrap();
+        renter.put_output(&root, &out).await.unwrap();
+        let batch = renter.put_batch(&[root]).await.unwrap();
+        assert_eq!(anonymous.get(&h).await.unwrap(), b"spec");
+        assert_eq!(fetch_verified_output(&anonymous, &root).await.unwrap(), out);
+        assert_eq!(super::super::fetch_verified_batch(&anonymous, &batch, Some(1)).await.unwrap(), vec![root]);
     }
 
     #[tokio::test]
