@@ -799,3 +799,42 @@ pub fn runaway_job(seed: u64) -> capacloud_client::renter::JobBundle {
     job.spec.work_units = 65_535u64.div_ceil(capacloud_worker::provider::WORKGROUPS_PER_UNIT);
     job
 }
+
+/// Job `id`'s events among `events` (as read by `contract_events_in`), with their blocks.
+pub fn job_events(events: &[(u32, capacloud_client::chain::ContractEvent)], id: u64) -> Vec<(u32, capacloud_client::marketplace::JobEventKind)> {
+    use capacloud_client::marketplace::Event;
+    events
+        .iter()
+        .filter_map(|(b, e)| match &e.decoded {
+            Some(Event::Job(j)) if j.job_id == id => Some((*b, j.kind.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The block of job `id`'s first event that `pick` accepts.
+pub fn job_event_block(events: &[(u32, capacloud_client::chain::ContractEvent)], id: u64, pick: impl Fn(&capacloud_client::marketplace::JobEventKind) -> bool) -> Option<u32> {
+    job_events(events, id).into_iter().find_map(|(b, k)| pick(&k).then_some(b))
+}
+
+/// A renter for tests: its blob server (what `capacloud blobs serve --anyone-may-upload`
+/// runs, over a store in `dir`), a client of it, and its job journal (in `dir`).
+pub struct RenterSide {
+    pub dir: tempfile::TempDir,
+    pub server: Endpoint,
+    pub store: std::sync::Arc<dyn capacloud_client::blob::BlobStore>,
+    pub journal: capacloud_client::renter::Journal,
+}
+
+/// Starts a [`RenterSide`].
+///
+/// # Panics
+/// When the temp dir or the server cannot be made.
+pub async fn renter_side() -> RenterSide {
+    use capacloud_client::blob;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let server = endpoint(blob::LocalStore::new(dir.path().join("blobs")).expect("a store"), None).await;
+    let store = blob::open(&server.url).expect("an http store");
+    let journal = capacloud_client::renter::Journal::new(dir.path().join("journal"));
+    RenterSide { dir, server, store, journal }
+}

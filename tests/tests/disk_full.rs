@@ -6,12 +6,11 @@
 //! after it is accepted and settles. Nobody is slashed, the provider's stake and reputation
 //! are untouched, its metrics count `disk_full`, and the money invariant holds.
 
-use capacloud_client::blob::{self, LocalStore};
 use capacloud_client::marketplace::*;
-use capacloud_client::renter::{self, Journal, Terms};
+use capacloud_client::renter::{self, Terms};
 use capacloud_client::Marketplace;
 use capacloud_tests::procs::stop_worker;
-use capacloud_tests::{binary_worker_market, endpoint, SmallDisk};
+use capacloud_tests::{binary_worker_market, job_events, renter_side, SmallDisk};
 use std::time::Duration;
 
 const PRICE: Amount = UNITS_PER_WND / 1_000;
@@ -28,21 +27,18 @@ async fn a_worker_declines_a_job_its_disk_cannot_hold() {
     let worker = market.worker;
     let stake_before = m.provider(bob.address()).await.unwrap().unwrap().stake;
 
-    let renter_dir = tempfile::tempdir().unwrap();
-    let server = endpoint(LocalStore::new(renter_dir.path().join("blobs")).unwrap(), None).await;
-    let store = blob::open(&server.url).unwrap();
+    let renter = renter_side().await;
     let terms = Terms { offer_id: Some(worker.offer_id), max_price_per_unit: PRICE, check_rate_bps: 0, compute_blocks: 20, requirements: Requirements::default(), pay_if_unverified: false };
     let big = renter::library_job("mandelbrot", 2048, 1, 1).unwrap();
     let output_bytes: u64 = big.spec.bindings.iter().map(|b| if let capacloud_executor::spec::BindingKind::Output { len } = b.kind { len } else { 0 }).sum();
     assert!(output_bytes > 8 << 20, "the output ({output_bytes} bytes) is larger than the disk");
     let small = renter::library_job("matmul", 64, 1, 1).unwrap();
-    let journal = Journal::new(renter_dir.path().join("journal"));
     let first_block = dave.best_number().await.unwrap();
     let mut jobs = Vec::new();
     for bundle in [&big, &small] {
-        let input = renter::stage(store.as_ref(), bundle, &terms).await.unwrap();
+        let input = renter::stage(renter.store.as_ref(), bundle, &terms).await.unwrap();
         let seed = renter::random_seed().unwrap();
-        let id = renter::create(&md, &journal, &input, &seed, dave.best_number().await.unwrap()).await.unwrap();
+        let id = renter::create(&md, &renter.journal, &input, &seed, dave.best_number().await.unwrap()).await.unwrap();
         jobs.push((id, seed));
     }
     let ended = futures::future::join_all(jobs.iter().map(|(id, seed)| renter::follow(&md, *id, seed, Duration::from_secs(600), |_| {}))).await;
@@ -51,15 +47,7 @@ async fn a_worker_declines_a_job_its_disk_cannot_hold() {
     let [big_job, small_job] = [ended[0].as_ref().unwrap(), ended[1].as_ref().unwrap()];
 
     let events = dave.contract_events_in(m.address(), first_block, dave.best_number().await.unwrap()).await.unwrap();
-    let of = |id: u64| -> Vec<JobEventKind> {
-        events
-            .iter()
-            .filter_map(|(_, e)| match &e.decoded {
-                Some(Event::Job(j)) if j.job_id == id => Some(j.kind.clone()),
-                _ => None,
-            })
-            .collect()
-    };
+    let of = |id: u64| -> Vec<JobEventKind> { job_events(&events, id).into_iter().map(|(_, k)| k).collect() };
     let (big_id, small_id) = (jobs[0].0, jobs[1].0);
     assert_eq!(big_job.state, JobState::Refunded, "the job the disk could not hold was refunded");
     assert!(!of(big_id).iter().any(|k| matches!(k, JobEventKind::Assigned { .. })), "and never accepted");

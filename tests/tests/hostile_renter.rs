@@ -16,12 +16,12 @@
 
 use capacloud_client::blob::{self, LocalStore};
 use capacloud_client::marketplace::*;
-use capacloud_client::renter::{self, JobBundle, Journal, Terms};
+use capacloud_client::renter::{self, JobBundle, Terms};
 use capacloud_executor::workloads::matmul::Matmul;
 use capacloud_executor::workloads::Workload;
 use capacloud_client::Marketplace;
 use capacloud_tests::procs::stop_worker;
-use capacloud_tests::{binary_worker_market, endpoint, runaway_job};
+use capacloud_tests::{binary_worker_market, endpoint, job_event_block, job_events, renter_side, runaway_job};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -81,13 +81,7 @@ async fn drip_server() -> String {
 
 /// The amounts of job `id`'s events of one kind, picked by `f`.
 fn amounts(events: &[(u32, capacloud_client::chain::ContractEvent)], id: u64, f: impl Fn(&JobEventKind) -> Option<Amount>) -> Vec<Amount> {
-    events
-        .iter()
-        .filter_map(|(_, e)| match &e.decoded {
-            Some(Event::Job(j)) if j.job_id == id => f(&j.kind),
-            _ => None,
-        })
-        .collect()
+    job_events(events, id).iter().filter_map(|(_, k)| f(k)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,9 +94,8 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
     let offer = worker.offer_id;
     let stake_before = m.provider(bob.address()).await.unwrap().unwrap().stake;
 
-    let renter_dir = tempfile::tempdir().unwrap();
-    let server = endpoint(LocalStore::new(renter_dir.path().join("blobs")).unwrap(), None).await;
-    let store = blob::open(&server.url).unwrap();
+    let renter = renter_side().await;
+    let (server, store) = (&renter.server, &renter.store);
     let lossy_dir = tempfile::tempdir().unwrap();
     let lossy_server = endpoint(LocalStore::new(lossy_dir.path()).unwrap(), None).await;
     let lossy = blob::open(&lossy_server.url).unwrap();
@@ -129,12 +122,12 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
     let honest = renter::stage(store.as_ref(), &matmul_job(4), &terms).await.unwrap();
 
     // Posted hostile first, the honest job last, one block apart.
-    let journal = Journal::new(renter_dir.path().join("journal"));
+    let journal = &renter.journal;
     let first_block = dave.best_number().await.unwrap();
     let mut jobs = Vec::new();
     for (name, input) in [("silent", &silent), ("drip", &drip), ("broken", &broken), ("missing", &missing), ("runaway", &runaway), ("oversized", &oversized), ("honest", &honest)] {
         let seed = renter::random_seed().unwrap();
-        let id = renter::create(&md, &journal, input, &seed, dave.best_number().await.unwrap()).await.unwrap();
+        let id = renter::create(&md, journal, input, &seed, dave.best_number().await.unwrap()).await.unwrap();
         jobs.push((name, id, seed));
     }
     let ended = futures::future::join_all(jobs.iter().map(|(_, id, seed)| renter::follow(&md, *id, seed, Duration::from_secs(600), |_| {}))).await;
@@ -144,12 +137,7 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
 
     let events = dave.contract_events_in(m.address(), first_block, dave.best_number().await.unwrap()).await.unwrap();
     let (_, honest_id, _) = jobs[6];
-    let block_of = |id: u64, pick: fn(&JobEventKind) -> bool| {
-        events.iter().find_map(|(b, e)| match &e.decoded {
-            Some(Event::Job(j)) if j.job_id == id && pick(&j.kind) => Some(*b),
-            _ => None,
-        })
-    };
+    let block_of = |id: u64, pick: fn(&JobEventKind) -> bool| job_event_block(&events, id, pick);
     let created = block_of(honest_id, |k| matches!(k, JobEventKind::Created { .. })).unwrap();
     let assigned = block_of(honest_id, |k| matches!(k, JobEventKind::Assigned { .. })).unwrap();
     println!("honest job {honest_id}: created #{created}, accepted #{assigned}");

@@ -8,13 +8,13 @@
 //! reference's root. Nobody is slashed, the provider's stake and record are untouched, and the
 //! money invariant holds.
 
-use capacloud_client::blob::{self, LocalStore};
+use capacloud_client::blob;
 use capacloud_client::marketplace::*;
-use capacloud_client::renter::{self, Journal, Terms};
+use capacloud_client::renter::{self, Terms};
 use capacloud_client::Marketplace;
 use capacloud_executor::workloads::{mandelbrot::Mandelbrot, Workload};
 use capacloud_tests::procs::stop_worker;
-use capacloud_tests::{binary_worker_market_with, endpoint, runaway_job};
+use capacloud_tests::{binary_worker_market_with, job_event_block, job_events, renter_side, runaway_job};
 use std::time::Duration;
 
 const PRICE: Amount = UNITS_PER_WND / 1_000;
@@ -47,9 +47,7 @@ async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
     let worker = market.worker;
     let stake_before = m.provider(bob.address()).await.unwrap().unwrap().stake;
 
-    let renter_dir = tempfile::tempdir().unwrap();
-    let server = endpoint(LocalStore::new(renter_dir.path().join("blobs")).unwrap(), None).await;
-    let store = blob::open(&server.url).unwrap();
+    let renter = renter_side().await;
     let terms = Terms { offer_id: Some(worker.offer_id), max_price_per_unit: PRICE, check_rate_bps: 0, compute_blocks: 20, requirements: Requirements::default(), pay_if_unverified: false };
     let image = Mandelbrot { width: 96, height: 64, max_iter: 128 };
     let prepared = image.prepare();
@@ -61,13 +59,12 @@ async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
         assert!(ops > capacloud_worker::provider::TRUSTED_OPS, "{name}: its bound ({ops}) calls for a trial");
     }
 
-    let journal = Journal::new(renter_dir.path().join("journal"));
     let first_block = dave.best_number().await.unwrap();
     let mut jobs = Vec::new();
     for bundle in [&runaway_job(7), &honest] {
-        let input = renter::stage(store.as_ref(), bundle, &terms).await.unwrap();
+        let input = renter::stage(renter.store.as_ref(), bundle, &terms).await.unwrap();
         let seed = renter::random_seed().unwrap();
-        let id = renter::create(&md, &journal, &input, &seed, dave.best_number().await.unwrap()).await.unwrap();
+        let id = renter::create(&md, &renter.journal, &input, &seed, dave.best_number().await.unwrap()).await.unwrap();
         jobs.push((id, seed));
     }
     let ended = futures::future::join_all(jobs.iter().map(|(id, seed)| renter::follow(&md, *id, seed, Duration::from_secs(600), |_| {}))).await;
@@ -78,15 +75,7 @@ async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
     let (runaway_id, honest_id) = (jobs[0].0, jobs[1].0);
 
     let events = dave.contract_events_in(m.address(), first_block, dave.best_number().await.unwrap()).await.unwrap();
-    let of = |id: u64| -> Vec<JobEventKind> {
-        events
-            .iter()
-            .filter_map(|(_, e)| match &e.decoded {
-                Some(Event::Job(j)) if j.job_id == id => Some(j.kind.clone()),
-                _ => None,
-            })
-            .collect()
-    };
+    let of = |id: u64| -> Vec<JobEventKind> { job_events(&events, id).into_iter().map(|(_, k)| k).collect() };
     // The runaway kernel: refused in its trial, never signed for, refunded exactly.
     assert_eq!(runaway.state, JobState::Refunded, "the runaway job was refunded");
     assert!(!of(runaway_id).iter().any(|k| matches!(k, JobEventKind::Assigned { .. })), "and never accepted");
@@ -97,15 +86,9 @@ async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
     assert!(refusal.contains("did not finish within 2s"), "refused for running past its limit: {refusal}");
 
     // The honest job: tried, accepted, committed with the trial's result, settled.
-    let block_of = |id: u64, pick: fn(&JobEventKind) -> bool| {
-        events.iter().find_map(|(b, e)| match &e.decoded {
-            Some(Event::Job(j)) if j.job_id == id && pick(&j.kind) => Some(*b),
-            _ => None,
-        })
-    };
-    let created = block_of(honest_id, |k| matches!(k, JobEventKind::Created { .. })).unwrap();
-    let assigned = block_of(honest_id, |k| matches!(k, JobEventKind::Assigned { .. })).unwrap();
-    let committed = block_of(honest_id, |k| matches!(k, JobEventKind::Committed { .. })).unwrap();
+    let created = job_event_block(&events, honest_id, |k| matches!(k, JobEventKind::Created { .. })).unwrap();
+    let assigned = job_event_block(&events, honest_id, |k| matches!(k, JobEventKind::Assigned { .. })).unwrap();
+    let committed = job_event_block(&events, honest_id, |k| matches!(k, JobEventKind::Committed { .. })).unwrap();
     println!("tried job {honest_id}: created #{created}, accepted #{assigned}, committed #{committed}");
     assert!(committed <= assigned + 2, "committed right after accepting, from the trial's result ({assigned} → {committed})");
     assert_eq!(honest.state, JobState::Settled, "the honest job settled");
