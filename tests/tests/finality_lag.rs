@@ -134,7 +134,7 @@ async fn the_market_acts_on_the_best_block_and_reveals_only_behind_finality() {
     assert_eq!(settled["job"]["state"], "Settled", "{settled}");
     assert_eq!(settled["job"]["verifiers"][0], format!("{:?}", charlie.address()), "{settled}");
     assert_eq!(final_state, JobState::Settled, "the CLI returned only once the settlement was final");
-    assert!(lag_seen >= LAG - 1, "the chain's finality really lagged ({lag_seen} blocks)");
+    assert!(lag_seen >= LAG, "the chain's finality really lagged, and the lag read never falls short ({lag_seen} blocks)");
     let saved = std::fs::read(&out_file).unwrap();
     assert_eq!(Some(saved.len() as u64), settled["output_bytes"].as_u64(), "the renter saved the output it paid for");
 

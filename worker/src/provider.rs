@@ -26,7 +26,7 @@
 //! the trial's result is the one committed. A kernel that runs away, crashes or fails in its
 //! trial is refused before any signature, so it can cost the provider neither a commitment
 //! timeout nor an unavailability report it would lose. Trials run one at a time in a lane of
-//! their own ([`Worker::trial_slot`]), beside the kernels of jobs the worker has signed for,
+//! their own (`Worker::trial_slot`), beside the kernels of jobs the worker has signed for,
 //! so a renter's slow kernel can delay other trials but never a signed job's kernel.
 //!
 //! What the worker knows between passes ([`WorkerState`]) is written atomically and fsynced

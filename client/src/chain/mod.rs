@@ -247,10 +247,13 @@ impl Chain {
         best_head(&self.rpc).await
     }
 
-    /// Blocks the finalized head is behind the best block.
+    /// Blocks the finalized head is behind the best block, never less than the lag at the
+    /// moment of the call: the finalized head is read first, so blocks made (and finalized)
+    /// between the two reads can only make the figure larger. A worker declining a window
+    /// too short for the lag, or the CLI refusing one, errs on the safe side.
     pub async fn finality_lag(&self) -> Result<u32, ChainError> {
-        let (best, _) = best_head(&self.rpc).await?;
         let (fin, _) = finalized_head(&self.rpc).await?;
+        let (best, _) = best_head(&self.rpc).await?;
         Ok(best.saturating_sub(fin))
     }
 
