@@ -838,3 +838,20 @@ pub async fn renter_side() -> RenterSide {
     let journal = capacloud_client::renter::Journal::new(dir.path().join("journal"));
     RenterSide { dir, server, store, journal }
 }
+
+/// The fault suite's verdict on an honest provider facing hostile input: nobody was slashed
+/// among `events`, and `provider` still has `stake_before` staked and no timeout on its
+/// record.
+///
+/// # Panics
+/// When any of these does not hold, or the provider cannot be read.
+pub async fn assert_provider_unharmed(m: &capacloud_client::Marketplace<'_>, events: &[(u32, capacloud_client::chain::ContractEvent)], provider: subxt::utils::H160, stake_before: u128) {
+    use capacloud_client::marketplace::{Event, JobEventKind};
+    assert!(
+        !events.iter().any(|(_, e)| matches!(&e.decoded, Some(Event::Job(j)) if matches!(j.kind, JobEventKind::ProviderSlashed { .. }))),
+        "nobody slashed"
+    );
+    let p = m.provider(provider).await.expect("the provider is readable").expect("the provider exists");
+    assert_eq!(p.stake, stake_before, "the provider's stake untouched");
+    assert_eq!(p.reputation.timeouts, 0, "no timeout on the provider's record");
+}

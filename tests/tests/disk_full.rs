@@ -10,7 +10,7 @@ use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, Terms};
 use capacloud_client::Marketplace;
 use capacloud_tests::procs::stop_worker;
-use capacloud_tests::{binary_worker_market, job_events, renter_side, SmallDisk};
+use capacloud_tests::{assert_provider_unharmed, binary_worker_market, job_events, renter_side, SmallDisk};
 use std::time::Duration;
 
 const PRICE: Amount = UNITS_PER_WND / 1_000;
@@ -57,10 +57,7 @@ async fn a_worker_declines_a_job_its_disk_cannot_hold() {
     assert_eq!(small_job.state, JobState::Settled, "the small job posted after it settled");
     let payout = of(small_id).iter().find_map(|k| if let JobEventKind::Settled { provider_payout, .. } = k { Some(*provider_payout) } else { None }).unwrap();
     assert_eq!(md.withdrawable_of(bob.address()).await.unwrap(), payout);
-    assert!(!events.iter().any(|(_, e)| matches!(&e.decoded, Some(Event::Job(j)) if matches!(j.kind, JobEventKind::ProviderSlashed { .. }))), "nobody slashed");
-    let p = m.provider(bob.address()).await.unwrap().unwrap();
-    assert_eq!(p.stake, stake_before, "Bob's stake untouched");
-    assert_eq!(p.reputation.timeouts, 0, "no timeout on Bob's record");
+    assert_provider_unharmed(&m, &events, bob.address(), stake_before).await;
     assert!(
         metrics.lines().any(|l| l.starts_with("capacloud_worker_failures_total{") && l.contains("reason=\"disk_full\"")),
         "the refusal is counted as disk_full:\n{metrics}"
