@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR
 export CAPACLOUD_CONTRACT_DIR := $(CARGO_TARGET_DIR)/ink
 
 # Contract builds use Debian's rustc (it ships the Rust sources -Zbuild-std needs).
-CONTRACT_ENV := RUSTUP_TOOLCHAIN=deb CARGO_UNSTABLE_JSON_TARGET_SPEC=true
+CONTRACT_ENV := RUSTUP_TOOLCHAIN=deb CARGO_UNSTABLE_JSON_TARGET_SPEC=true RUSTC_WRAPPER=$(CURDIR)/scripts/contract-rustc.sh
 
 .PHONY: setup contract contract-test build test demo bench-market bench-indexer bench-flood chain chain-stop fmt clippy clean
 

@@ -280,8 +280,14 @@ async fn marketplace_lifecycles_on_a_real_node() {
         per_block(batch.1) * 100.0
     );
     println!("contract code: {} bytes", art.code.len());
+    // Every call carries the code in its proof: a build without the Makefile's unaligned-access
+    // flag (scripts/contract-rustc.sh) is about 80 KB and costs every message ~23 KB more.
+    assert!(art.code.len() <= CODE_BUDGET, "contract code {} B is over its {CODE_BUDGET} B budget: built without `make contract`?", art.code.len());
     let _ = unchecked_ids;
 }
+
+/// The contract's code size budget (bytes of PolkaVM): BENCHMARKS.md has the measured size.
+const CODE_BUDGET: usize = 60_000;
 
 /// The two adversaries of the spec on a real node: a renter that withholds its inputs
 /// (the provider reports, a drawn verifier confirms, the renter pays those who tried and
