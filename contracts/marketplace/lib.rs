@@ -93,7 +93,7 @@ mod marketplace {
     use capacloud_types::{
         econ, hash, keys, merkle, sample, AccountEventKind, Accounting, Amount, Error, Hash32, Job, JobCore,
         JobEventKind, JobInput, JobState, MarketEventKind, MarketState, Offer, OfferInput, Params, Provider,
-        RefundReason, Reveal, SlashReason, Verifier, VerifierEventKind, BPS, MAX_DRAWN, MAX_DRAWS,
+        RefundReason, Reputation, Reveal, SlashReason, Verifier, VerifierEventKind, BPS, MAX_DRAWN, MAX_DRAWS,
         MAX_OFFER_INFO_LEN, MAX_PROVIDERS, MAX_REOPENS, MAX_TASKS, MAX_URI_LEN, MIN_WINDOW_BLOCKS,
         SNIPE_GUARD_BLOCKS,
     };
@@ -687,8 +687,7 @@ mod marketplace {
                         let deposit = fee.min(core.lock);
                         core.lock -= deposit;
                         let provider = core.provider;
-                        self.unlock(provider, deposit);
-                        let taken = self.take_stake(provider, deposit);
+                        let taken = self.charge(provider, deposit, deposit, Reputation::default());
                         self.credit(caller, taken);
                         self.job_event(job_id, &core, JobEventKind::ProviderSlashed {
                             amount: taken,
@@ -816,7 +815,7 @@ mod marketplace {
             let caller = self.env().caller();
             let mut core = self.job_in(job_id, JobState::Reveal)?;
             let now = self.before_deadline(&core)?;
-            match reveal {
+            let revealed = match reveal {
                 Reveal::Provider { batch_root, leaves, proof } if caller == core.provider => {
                     if core.batch_root != [0; 32] {
                         return Err(Error::AlreadyDone);
@@ -838,6 +837,7 @@ mod marketplace {
                     }
                     core.batch_root = batch_root;
                     self.job_event(job_id, &core, JobEventKind::Revealed { batch_root, answer });
+                    None
                 }
                 Reveal::Verifier { answer, roots } => {
                     let mut v = self.current_verifier(job_id, &core, caller)?;
@@ -868,10 +868,11 @@ mod marketplace {
                     v.revealed_at = now;
                     self.verifiers.insert((job_id, core.slot()), &v);
                     self.verifier_event(job_id, &core, caller, VerifierEventKind::Revealed { answer, with_roots });
+                    Some(v)
                 }
                 _ => return Err(Error::NotAuthorized),
-            }
-            self.resolve(job_id, &mut core);
+            };
+            self.resolve(job_id, &mut core, revealed.as_ref());
             self.jobs.insert(job_id, &core);
             Ok(())
         }
@@ -904,15 +905,11 @@ mod marketplace {
                     let provider = core.provider;
                     let penalty = econ::timeout_penalty(core.lock);
                     let lock = core.lock;
-                    self.unlock(provider, lock);
                     core.lock = 0;
-                    let taken = self.take_stake(provider, penalty);
-                    self.state.totals.treasury += taken;
                     let value = core.value();
-                    self.update_reputation(provider, |r| {
-                        r.timeouts += 1;
-                        r.value_failed = r.value_failed.saturating_add(value.saturating_mul(2));
-                    });
+                    let rep = Reputation { timeouts: 1, value_failed: value.saturating_mul(2), ..Default::default() };
+                    let taken = self.charge(provider, lock, penalty, rep);
+                    self.state.totals.treasury += taken;
                     self.job_event(job_id, &core, JobEventKind::ProviderSlashed {
                         amount: taken,
                         to_verifiers: 0,
@@ -1152,26 +1149,20 @@ mod marketplace {
             }
         }
 
-        /// Takes up to `amount` of `account`'s stake (already unlocked by the caller) out of
-        /// the stakes total; returns what was taken, for the caller to pay out.
-        fn take_stake(&mut self, account: Address, amount: Amount) -> Amount {
+        /// Settles an account's part in a job in one read and one write of its record (each
+        /// storage access costs the call ~10 KB of proof): releases `unlock` of its locked
+        /// stake, takes up to `take` of its stake out of the stakes total (for the caller to
+        /// pay out) and adds `rep` to its reputation. Returns what was taken.
+        fn charge(&mut self, account: Address, unlock: Amount, take: Amount, rep: Reputation) -> Amount {
             let Some(mut p) = self.providers.get(account) else { return 0 };
-            let amount = amount.min(p.stake);
-            if amount == 0 {
-                return 0;
-            }
-            p.stake -= amount;
+            p.locked = p.locked.saturating_sub(unlock);
+            let taken = take.min(p.stake);
+            p.stake -= taken;
             p.locked = p.locked.min(p.stake);
-            self.state.totals.stakes -= amount;
-            self.save_provider(account, &p, true);
-            amount
-        }
-
-        fn update_reputation(&mut self, account: Address, f: impl FnOnce(&mut capacloud_types::Reputation)) {
-            if let Some(mut p) = self.providers.get(account) {
-                f(&mut p.reputation);
-                self.providers.insert(account, &p);
-            }
+            self.state.totals.stakes -= taken;
+            p.reputation.add(&rep);
+            self.save_provider(account, &p, taken > 0);
+            taken
         }
 
         // ------------------------------------------------------------ private: lifecycle
@@ -1212,10 +1203,9 @@ mod marketplace {
                 core.round = 1;
                 core.draws = 0;
                 core.unavailable_reports = 0;
-                self.drawn.insert(job_id, &[Address::zero(); MAX_DRAWN]);
                 core.draw_at = Some(core.commit_block);
                 self.goto(core, JobState::VerifierCommit);
-                self.draw(job_id, core);
+                self.draw_from(job_id, core, Some([Address::zero(); MAX_DRAWN]));
             } else {
                 core.phase_deadline = self.now().saturating_add(core.terms.reveal_window);
                 self.goto(core, JobState::Reveal);
@@ -1262,12 +1252,14 @@ mod marketplace {
         /// commitment (or report), from the beacon block's hash; the renter, the provider and
         /// everyone drawn for the job before are excluded; a picked provider that cannot post
         /// the bond (or left) is passed over.
-        fn pick(&self, job_id: u64, core: &JobCore) -> Option<Pick> {
+        fn pick(&self, job_id: u64, core: &JobCore, drawn: &[Address; MAX_DRAWN]) -> Option<Pick> {
             let x = econ::epoch(core.commit_block, self.state.epoch_blocks);
             if x.saturating_add(1) < self.epoch() {
                 return None; // the snapshot is no longer kept (nobody moved the job for an epoch)
             }
-            let store = TreeStore(&self.tree);
+            // Each tree block is read once per draw (the root block serves the total and the
+            // descent's first level; exclusions and the descent may share leaf blocks).
+            let store = tree::Cached::new(TreeStore(&self.tree));
             let mut excluded: Vec<(u32, u64)> = Vec::new();
             let exclude = |me: &Self, excluded: &mut Vec<(u32, u64)>, a: Address| {
                 if let Some(p) = me.providers.get(a).filter(|p| p.slot != 0) {
@@ -1279,9 +1271,9 @@ mod marketplace {
             };
             exclude(self, &mut excluded, core.renter);
             exclude(self, &mut excluded, core.provider);
-            for a in self.drawn.get(job_id).unwrap_or_default() {
-                if a != Address::zero() {
-                    exclude(self, &mut excluded, a);
+            for a in drawn {
+                if *a != Address::zero() {
+                    exclude(self, &mut excluded, *a);
                 }
             }
             let total = tree::total_at(&store, x)?;
@@ -1321,8 +1313,19 @@ mod marketplace {
         /// verifier gets the provider's compute window); gives the round up if nobody can be
         /// drawn.
         fn draw(&mut self, job_id: u64, core: &mut JobCore) {
+            self.draw_from(job_id, core, None)
+        }
+
+        /// [`Self::draw`] given who was drawn for the job before (`None`: as stored); the
+        /// list is read and written once.
+        fn draw_from(&mut self, job_id: u64, core: &mut JobCore, drawn: Option<[Address; MAX_DRAWN]>) {
             core.draw_at = None;
-            let Some(Pick { account, mut provider, bond }) = self.pick(job_id, core) else {
+            let fresh = drawn.is_some();
+            let mut drawn = drawn.unwrap_or_else(|| self.drawn.get(job_id).unwrap_or_default());
+            let Some(Pick { account, mut provider, bond }) = self.pick(job_id, core, &drawn) else {
+                if fresh {
+                    self.drawn.insert(job_id, &drawn);
+                }
                 return self.round_failed(job_id, core);
             };
             provider.locked += bond;
@@ -1332,7 +1335,6 @@ mod marketplace {
             core.phase_deadline = now.saturating_add(core.compute_blocks);
             let v = Verifier { account, bond, drawn_at: now, ..Default::default() };
             self.verifiers.insert((job_id, core.slot()), &v);
-            let mut drawn = self.drawn.get(job_id).unwrap_or_default();
             if let Some(free) = drawn.iter_mut().find(|a| **a == Address::zero()) {
                 *free = account;
             }
@@ -1369,10 +1371,8 @@ mod marketplace {
             else {
                 return;
             };
-            self.unlock(v.account, v.bond);
-            let taken = self.take_stake(v.account, v.bond);
+            let taken = self.charge(v.account, v.bond, v.bond, Reputation { timeouts: 1, ..Default::default() });
             self.state.totals.treasury += taken;
-            self.update_reputation(v.account, |r| r.timeouts += 1);
             self.verifiers.insert((job_id, slot), &Verifier::default());
             self.verifier_event(job_id, core, v.account, VerifierEventKind::Slashed {
                 amount: taken,
@@ -1416,7 +1416,9 @@ mod marketplace {
 
         /// Called after every reveal: settles, escalates or slashes once the needed answers
         /// are in.
-        fn resolve(&mut self, job_id: u64, core: &mut JobCore) {
+        /// `revealed` is the verifier of the current round when it has just revealed (saves
+        /// reading back what the caller wrote).
+        fn resolve(&mut self, job_id: u64, core: &mut JobCore, revealed: Option<&Verifier>) {
             if core.batch_root == [0; 32] {
                 return;
             }
@@ -1424,7 +1426,12 @@ mod marketplace {
                 return self.settle(job_id, core, &[]);
             }
             let p = core.provider_answer;
-            let Some(v1) = self.verifiers.get((job_id, 1)).filter(|v| v.has_revealed()) else { return };
+            let current = core.slot();
+            let verifier = |me: &Self, slot: u8| match revealed {
+                Some(v) if slot == current => Some(v.clone()),
+                _ => me.verifiers.get((job_id, slot)),
+            };
+            let Some(v1) = verifier(self, 1).filter(|v| v.has_revealed()) else { return };
             if core.round == 1 {
                 if v1.answer == p {
                     return self.settle(job_id, core, &[(v1, 0)]);
@@ -1436,7 +1443,7 @@ mod marketplace {
                 let now = self.now();
                 return self.schedule_draw(job_id, core, now);
             }
-            let Some(v2) = self.verifiers.get((job_id, 2)).filter(|v| v.has_revealed()) else { return };
+            let Some(v2) = verifier(self, 2).filter(|v| v.has_revealed()) else { return };
             if v2.answer == p {
                 // The first verifier's answer lost: its bond pays the second one's fee.
                 let fee = self.fee_of(core);
@@ -1474,8 +1481,7 @@ mod marketplace {
             winners: &[Address],
             fee: Amount,
         ) -> (Amount, Amount) {
-            self.unlock(v.account, v.bond);
-            let taken = self.take_stake(v.account, v.bond);
+            let taken = self.charge(v.account, v.bond, v.bond, Reputation { checks_failed: 1, ..Default::default() });
             let each = if winners.is_empty() { 0 } else { fee.min(taken / winners.len() as Amount) };
             for w in winners {
                 self.credit(*w, each);
@@ -1483,7 +1489,6 @@ mod marketplace {
             let to_verifiers = each * winners.len() as Amount;
             let to_treasury = taken - to_verifiers;
             self.state.totals.treasury += to_treasury;
-            self.update_reputation(v.account, |r| r.checks_failed += 1);
             self.verifier_event(job_id, core, v.account, VerifierEventKind::Slashed { amount: taken, to_verifiers, to_treasury, reason });
             (each, to_treasury)
         }
@@ -1498,11 +1503,10 @@ mod marketplace {
             let fee = self.fee_of(core);
             let mut verifier_fees = 0;
             for (v, already) in honest {
-                self.unlock(v.account, v.bond);
+                self.charge(v.account, v.bond, 0, Reputation { checks_passed: 1, ..Default::default() });
                 let from_escrow = fee.saturating_sub(*already).min(core.escrow.saturating_sub(value));
                 self.pay_from_escrow(core, v.account, from_escrow);
                 verifier_fees += from_escrow;
-                self.update_reputation(v.account, |r| r.checks_passed += 1);
                 self.verifier_event(job_id, core, v.account, VerifierEventKind::Paid { fee: already + from_escrow });
             }
             let value = value.min(core.escrow);
@@ -1510,15 +1514,12 @@ mod marketplace {
             self.state.totals.escrow -= value;
             self.credit(provider, value - protocol_fee);
             self.state.totals.treasury += protocol_fee;
-            let renter_refund = self.release_job(core);
             let checked = core.checked();
-            self.update_reputation(provider, |r| {
-                r.jobs_completed += 1;
-                if checked {
-                    r.checks_passed += 1;
-                }
-                r.value_settled = r.value_settled.saturating_add(value);
-            });
+            let lock = core.lock;
+            core.lock = 0;
+            let rep = Reputation { jobs_completed: 1, checks_passed: checked.into(), value_settled: value, ..Default::default() };
+            self.charge(provider, lock, 0, rep);
+            let renter_refund = self.release_job(core);
             let class = core.gpu_class;
             let index = econ::price_index_next(self.price_index.get(class), core.price_per_unit, value);
             self.price_index.insert(class, &index);
@@ -1549,16 +1550,24 @@ mod marketplace {
         fn provider_fault(&mut self, job_id: u64, core: &mut JobCore, reason: SlashReason) {
             let provider = core.provider;
             let lock = core.lock;
-            self.unlock(provider, lock);
             core.lock = 0;
-            let mut taken = self.take_stake(provider, lock);
+            let value = core.value();
+            let wrong = reason == SlashReason::WrongResult;
+            let rep = Reputation {
+                checks_failed: wrong.into(),
+                timeouts: (!wrong).into(),
+                value_failed: value.saturating_mul(if wrong { 5 } else { 2 }),
+                ..Default::default()
+            };
+            let mut taken = self.charge(provider, lock, lock, rep);
             let amount = taken;
             let fee = self.fee_of(core);
             let mut to_verifiers = 0;
             for slot in [1u8, 2] {
                 let Some(v) = self.verifiers.get((job_id, slot)).filter(|v| v.account != Address::zero()) else { continue };
-                self.unlock(v.account, v.bond);
-                if v.has_revealed() {
+                let revealed = v.has_revealed();
+                self.charge(v.account, v.bond, 0, Reputation { checks_passed: revealed.into(), ..Default::default() });
+                if revealed {
                     let from_slash = fee.min(taken);
                     taken -= from_slash;
                     to_verifiers += from_slash;
@@ -1566,21 +1575,10 @@ mod marketplace {
                     let before = core.escrow;
                     self.pay_from_escrow(core, v.account, fee - from_slash);
                     let paid = from_slash + (before - core.escrow);
-                    self.update_reputation(v.account, |r| r.checks_passed += 1);
                     self.verifier_event(job_id, core, v.account, VerifierEventKind::Paid { fee: paid });
                 }
             }
             self.state.totals.treasury += taken;
-            let value = core.value();
-            self.update_reputation(provider, |r| {
-                if reason == SlashReason::WrongResult {
-                    r.checks_failed += 1;
-                    r.value_failed = r.value_failed.saturating_add(value.saturating_mul(5));
-                } else {
-                    r.timeouts += 1;
-                    r.value_failed = r.value_failed.saturating_add(value.saturating_mul(2));
-                }
-            });
             self.job_event(job_id, core, JobEventKind::ProviderSlashed { amount, to_verifiers, to_treasury: taken, reason });
             let refund = self.release_job(core);
             self.goto(core, JobState::Slashed);
@@ -1687,7 +1685,7 @@ mod marketplace {
             core.round = 1;
             core.draws = 0;
             core.draw_at = Some(core.commit_block);
-            self.pick(job_id, &core).map(|p| p.account)
+            self.pick(job_id, &core, &[Address::zero(); MAX_DRAWN]).map(|p| p.account)
         }
         /// Who a due draw of `job_id` would pick now.
         pub fn pending_draw(&self, job_id: u64) -> Option<Address> {
@@ -1695,7 +1693,7 @@ mod marketplace {
             if core.draw_at.is_none_or(|b| b >= self.now()) {
                 return None;
             }
-            self.pick(job_id, &core).map(|p| p.account)
+            self.pick(job_id, &core, &self.drawn.get(job_id).unwrap_or_default()).map(|p| p.account)
         }
     }
 }

@@ -188,6 +188,17 @@ impl Reputation {
         let den = good.saturating_add(bad).saturating_add(UNITS_PER_WND);
         econ::mul_div(good, BPS as u128, den) as u32
     }
+
+    /// Adds `d`'s counts and values, saturating: the contract records an outcome as one
+    /// such delta, written with the rest of the provider's record.
+    pub fn add(&mut self, d: &Reputation) {
+        self.jobs_completed = self.jobs_completed.saturating_add(d.jobs_completed);
+        self.checks_passed = self.checks_passed.saturating_add(d.checks_passed);
+        self.checks_failed = self.checks_failed.saturating_add(d.checks_failed);
+        self.timeouts = self.timeouts.saturating_add(d.timeouts);
+        self.value_settled = self.value_settled.saturating_add(d.value_settled);
+        self.value_failed = self.value_failed.saturating_add(d.value_failed);
+    }
 }
 
 /// A registered provider.
