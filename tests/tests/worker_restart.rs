@@ -2,7 +2,10 @@
 //!
 //! - A provider worker killed after committing is started again on the same data dir: it
 //!   resumes from its persisted state and the chain's, reveals without re-executing the
-//!   kernel, never submits a step twice, and then auto-withdraws exactly its payout.
+//!   kernel, never submits a step twice, and then auto-withdraws exactly its payout. The
+//!   verifier drawn for the job is killed after its hidden commitment and started again
+//!   too: it reveals from its state file (no second execution), is paid its fee and keeps
+//!   its bond.
 //! - A provider worker killed after accepting and never restarted: once the commit deadline
 //!   passes, the renter's `follow` moves the job on; the provider's penalty goes to the
 //!   treasury, the job is re-opened, and with nobody bidding the renter gets its escrow
@@ -91,15 +94,17 @@ async fn restarted_worker_resumes_without_double_submitting() {
     while dave.finalized_number().await.unwrap() <= core.commit_block {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let charlie_before = m.provider(charlie.address()).await.unwrap().unwrap();
     md.reveal_seed(job, seed).await.unwrap();
-    let charlie_worker = Worker::new(
-        worker_chain(&node.url(), dev::charlie()).await,
-        m.address(),
-        gpu.clone(),
-        blobs.clone(),
-        worker_config(charlie_offer, PRICE, 2, false),
-        Arc::new(Metrics::default()),
-    );
+    let charlie_cfg = || {
+        let mut c = worker_config(charlie_offer, PRICE, 2, false);
+        c.state_file = Some(dir.path().join("charlie-state.json"));
+        c
+    };
+    let charlie_w = worker_chain(&node.url(), dev::charlie()).await;
+    let mut charlie_worker = Worker::new(charlie_w.clone(), m.address(), gpu.clone(), blobs.clone(), charlie_cfg(), Arc::new(Metrics::default()));
+    let charlie_restarted_metrics = Arc::new(Metrics::default());
+    let (mut charlie_steps, mut charlie_restarted) = (Vec::new(), false);
     let restarted_metrics = Arc::new(Metrics::default());
     let restarted = Worker::new(bob_w.clone(), m.address(), gpu.clone(), blobs.clone(), bob_cfg(), restarted_metrics.clone());
     let mut bob_steps = Vec::new();
@@ -114,6 +119,13 @@ async fn restarted_worker_resumes_without_double_submitting() {
         assert!(start.elapsed() < Duration::from_secs(120), "stuck in {:?}", j.state);
         let rc = charlie_worker.pass().await.unwrap();
         assert!(rc.errors.is_empty(), "{:?}", rc.errors);
+        charlie_steps.extend(rc.actions);
+        if !charlie_restarted && charlie_steps.contains(&(job, "verification committed")) {
+            // The verifier "dies" right after its hidden commitment; a new one takes its data dir.
+            assert_eq!(j.state, JobState::VerifierCommit);
+            charlie_worker = Worker::new(charlie_w.clone(), m.address(), gpu.clone(), blobs.clone(), charlie_cfg(), charlie_restarted_metrics.clone());
+            charlie_restarted = true;
+        }
         let rb = restarted.pass().await.unwrap();
         assert!(rb.errors.is_empty(), "{:?}", rb.errors);
         bob_steps.extend(rb.actions);
@@ -125,6 +137,16 @@ async fn restarted_worker_resumes_without_double_submitting() {
     // did not run the kernel again (the result came from its state file).
     assert_eq!(bob_steps, vec![(job, "revealed")]);
     assert_eq!(restarted_metrics.gpu_seconds.get(), 0.0);
+    // The restarted verifier revealed what its first life computed and committed to, once.
+    assert_eq!(charlie_steps, vec![(job, "verification committed"), (job, "verification revealed")]);
+    assert_eq!(charlie_restarted_metrics.gpu_seconds.get(), 0.0, "the verifier re-ran the kernel");
+    let charlie_after = m.provider(charlie.address()).await.unwrap().unwrap();
+    assert_eq!((charlie_after.stake, charlie_after.locked), (charlie_before.stake, charlie_before.locked), "bond released, nothing slashed");
+    assert_eq!(charlie_after.reputation.checks_passed, charlie_before.reputation.checks_passed + 1);
+    let j_core = m.job_core(job).await.unwrap().unwrap();
+    let charlie_fee = econ::verifier_fee(j_core.task_value() * Amount::from(j_core.sampled), j_core.terms.verifier_fee_bps);
+    assert!(charlie_fee > 0);
+    assert_eq!(m.withdrawable_of(charlie.address()).await.unwrap(), charlie_fee, "the verifier's fee, exactly");
     let j = m.job(job).await.unwrap().unwrap();
     assert_eq!(j.provider_answer, j.verifiers[1].unwrap().answer, "the persisted result matched the verifier's");
     // Auto-withdraw (threshold 0): exactly the provider's payout, nothing left behind.

@@ -167,7 +167,7 @@ mod tests {
     fn escrow_covers_value_and_two_rounds_of_checks_in_whole_plancks() {
         let e = escrow_for(100, 3, 1_000_001, 10_000).unwrap();
         let value = 100 * 3 * 1_000_001u128;
-        assert!(e >= 3 * value && e % UNITS_PER_PLANCK == 0 && e - 3 * value < UNITS_PER_PLANCK);
+        assert!(e >= 3 * value && e.is_multiple_of(UNITS_PER_PLANCK) && e - 3 * value < UNITS_PER_PLANCK);
         assert!(escrow_for(u32::MAX, u64::MAX, u128::MAX / 2, 100).is_none());
     }
 

@@ -9,9 +9,9 @@
 //! - **compute per task**: N sha256 tasks in one sandboxed kernel child (how the worker runs a
 //!   batch) against one child per task (how it runs separate jobs), beside in-process
 //!   execution on one shared device (the floor);
-//! - **end to end**: one batch through three real `capacloud-worker` processes and the
-//!   renter's `follow`, against the floor's latency for the same batch, with the processes'
-//!   CPU and memory beside the node's.
+//! - **end to end**: one batch of each N through three real `capacloud-worker` processes and
+//!   the renter's `follow` (tasks per minute), against the floor's latency for the same
+//!   batch, with the processes' CPU and memory beside the node's.
 //!
 //! `make bench-market` runs it; the results go to BENCHMARKS.md. It prints markdown tables.
 
@@ -53,9 +53,14 @@ struct Args {
     /// Check rate of every job, basis points.
     #[arg(long, default_value_t = 1_000)]
     rate: u16,
-    /// Tasks of the end-to-end batch through the worker processes (0 skips it).
-    #[arg(long, default_value_t = 100)]
-    e2e_tasks: u32,
+    /// Tasks of the end-to-end batches through the worker processes, one batch each (0: none).
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
+    e2e_tasks: Vec<u32>,
+    /// Accept window (blocks) of the end-to-end runs' contract: a worker runs a large batch
+    /// once (its trial) before it accepts, so the window must hold fetching, hashing and
+    /// computing the largest batch (~2 min for 1,000 tasks on lavapipe).
+    #[arg(long, default_value_t = 300)]
+    e2e_accept_window: u32,
     /// 64-byte messages per sha256 task.
     #[arg(long, default_value_t = 4_096)]
     messages: u32,
@@ -313,14 +318,12 @@ async fn main() -> Result<()> {
         }
     }
 
-    // ---- end to end through three worker processes.
-    let mut e2e = None;
-    if args.e2e_tasks > 0 {
-        let n = args.e2e_tasks;
-        eprintln!("end to end: floor for {n} tasks");
-        let t = Instant::now();
-        let floor = lifecycle(&parties, n, args.rate, drive::sha(&[b"e2e-floor"])).await?;
-        let floor_secs = t.elapsed().as_secs_f64();
+    // ---- end to end through three worker processes, one batch per N.
+    let e2e_sizes: Vec<u32> = args.e2e_tasks.iter().copied().filter(|n| *n > 0).collect();
+    let mut e2e = Vec::new();
+    if !e2e_sizes.is_empty() {
+        // A contract of its own: the floor's 6-block accept window cannot hold a worker's trial.
+        let m = deploy_fast(alice, &art.code, args.e2e_accept_window, 10).await;
         let dir = tempfile::Builder::new().prefix("capacloud-bench-").tempdir()?;
         let contract = format!("{:?}", m.address());
         let mut workers = Vec::new();
@@ -328,10 +331,9 @@ async fn main() -> Result<()> {
             let w = start_worker(name, suri, &url, &contract, PRICE, dir.path())?;
             workers.push((name, (w.child, w.offer_id)));
         }
-        next_epoch(&m).await; // their top-ups count in draws
+        next_epoch(&m).await; // their stakes count in draws
         let renter_server = endpoint(LocalStore::new(dir.path().join("renter"))?, None).await;
         let store = HttpStore::new(&renter_server.url)?;
-        let bundle = renter::library_job("sha256", args.messages, 2, n)?;
         let terms = Terms {
             offer_id: Some(workers[0].1 .1),
             max_price_per_unit: PRICE,
@@ -342,45 +344,63 @@ async fn main() -> Result<()> {
         };
         let mut pids: Vec<(String, u32)> = workers.iter().map(|(name, (c, _))| (format!("worker {name}"), c.id())).collect();
         pids.push(("node (baseline)".into(), node.pid()));
-        let mut busy = Window::open(&pids)?;
         let md = m.with(dave);
-        let t = Instant::now();
-        let job = sampled(&mut busy, async {
-            let input = renter::stage(&store, &bundle, &terms).await?;
-            let seed = renter::random_seed()?;
-            let now = dave.finalized_number().await?;
-            let id = renter::create(&md, &Journal::new(dir.path().join("journal")), &input, &seed, now).await?;
-            let job = renter::follow(&md, id, &seed, Duration::from_secs(900), |_| {}).await?;
-            anyhow::Ok((id, job))
-        })
-        .await?;
-        let secs = t.elapsed().as_secs_f64();
-        let busy = busy.close()?;
-        let (id, job) = job;
-        ensure!(job.state == JobState::Settled, "job {id} ended {:?}", job.state);
-        let outputs = renter::fetch_outputs(&md, id, &job, &store).await?;
-        ensure!(outputs.len() == n as usize, "fetched {} of {n} outputs", outputs.len());
-        let events = alice.contract_events_in(m.address(), 0, alice.finalized_number().await?).await?;
-        let fold = capacloud_client::summary::fold(&events);
-        let row = fold.jobs.get(&id).context("the job is not in the events")?;
-        let blocks = row.ended.map(|e| e.block - row.created.block).context("no settlement event")?;
+        for &n in &e2e_sizes {
+            eprintln!("end to end: floor for {n} tasks");
+            let t = Instant::now();
+            let floor = lifecycle(&parties, n, args.rate, drive::sha(&[b"e2e-floor", &n.to_le_bytes()])).await?;
+            let floor_secs = t.elapsed().as_secs_f64();
+            eprintln!("end to end: {n} tasks through the workers");
+            let bundle = renter::library_job("sha256", args.messages, 2, n)?;
+            let mut busy = Window::open(&pids)?;
+            let t = Instant::now();
+            let job = sampled(&mut busy, async {
+                let input = renter::stage(&store, &bundle, &terms).await?;
+                let seed = renter::random_seed()?;
+                let now = dave.finalized_number().await?;
+                let id = renter::create(&md, &Journal::new(dir.path().join(format!("journal-{n}"))), &input, &seed, now).await?;
+                let job = renter::follow(&md, id, &seed, Duration::from_secs(1_800), |_| {}).await?;
+                anyhow::Ok((id, job))
+            })
+            .await?;
+            let secs = t.elapsed().as_secs_f64();
+            let busy = busy.close()?;
+            let (id, job) = job;
+            ensure!(job.state == JobState::Settled, "job {id} of {n} tasks ended {:?}", job.state);
+            let outputs = renter::fetch_outputs(&md, id, &job, &store).await?;
+            ensure!(outputs.len() == n as usize, "fetched {} of {n} outputs", outputs.len());
+            let events = alice.contract_events_in(m.address(), 0, alice.finalized_number().await?).await?;
+            let fold = capacloud_client::summary::fold(&events);
+            let row = fold.jobs.get(&id).context("the job is not in the events")?;
+            let blocks = row.ended.map(|e| e.block - row.created.block).context("no settlement event")?;
+            let (balance, total) = m.balance_check().await?;
+            ensure!(balance == total, "money invariant broken: balance {balance} != {total}");
+            e2e.push((n, floor, floor_secs, blocks, secs, job.core.sampled, busy));
+        }
         for (name, (child, _)) in workers {
             stop_worker(name, child)?;
         }
-        let (balance, total) = m.balance_check().await?;
-        ensure!(balance == total, "money invariant broken: balance {balance} != {total}");
-        e2e = Some((n, floor, floor_secs, blocks, secs, job.core.sampled, busy));
     }
 
-    if let Some((n, floor, floor_secs, blocks, secs, sampled, busy)) = e2e {
-        println!("\n### End to end: one batch of {n} sha256 tasks through 3 worker processes\n");
-        println!("| path | blocks create → settled | seconds | tasks re-executed |");
-        println!("|---|---|---|---|");
-        println!("| protocol floor (in-process driver, no compute) | {} | {floor_secs:.1} | {} |", floor.last_block - floor.first_block, floor.checked);
-        println!("| 3 worker processes + renter stage/create/follow | {blocks} | {secs:.1} | {sampled} |");
-        println!("\n| process | CPU % of one core | peak RSS MiB |\n|---|---|---|");
-        for (name, c, r) in busy {
-            println!("| {name} | {c:.1} | {r:.0} |");
+    if !e2e.is_empty() {
+        println!("\n### End to end: one batch of N sha256 tasks through 3 worker processes (accept window {} blocks)\n", args.e2e_accept_window);
+        println!("Seconds from the renter's first upload to the settled job it follows; tasks/min = N / seconds × 60.\n");
+        println!("| N | floor: blocks create → settled | floor: seconds | floor: tasks/min | workers: blocks create → settled | workers: seconds (stage + create + follow) | workers: tasks/min | tasks re-executed |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for (n, floor, floor_secs, blocks, secs, sampled, _) in &e2e {
+            let per_min = |s: f64| f64::from(*n) / s * 60.0;
+            println!(
+                "| {n} | {} | {floor_secs:.1} | {:.0} | {blocks} | {secs:.1} | {:.0} | {sampled} |",
+                floor.last_block - floor.first_block,
+                per_min(*floor_secs),
+                per_min(*secs)
+            );
+        }
+        println!("\n| N | process | CPU % of one core | peak RSS MiB |\n|---|---|---|---|");
+        for (n, .., busy) in &e2e {
+            for (name, c, r) in busy {
+                println!("| {n} | {name} | {c:.1} | {r:.0} |");
+            }
         }
     }
     Ok(())
