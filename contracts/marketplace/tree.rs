@@ -84,7 +84,6 @@ pub trait Blocks {
     fn block(&self, id: u32) -> Block;
 }
 
-/// A cache of the last block read, so a walk reads each block once.
 /// A store that reads each block once: a draw reads the root block for the total and
 /// again for the descent, and exclusions share leaf blocks with it; every storage read
 /// costs the call's proof ~10 KB. Keeps the last [`CACHED_BLOCKS`] blocks read.
@@ -117,6 +116,7 @@ impl<B: Blocks> Blocks for Cached<B> {
     }
 }
 
+/// A cache of the last block read, so a walk reads each block once.
 struct Reader<'a, B: Blocks> {
     store: &'a B,
     id: u32,

@@ -352,6 +352,7 @@ async fn main() -> Result<()> {
             let floor_secs = t.elapsed().as_secs_f64();
             eprintln!("end to end: {n} tasks through the workers");
             let bundle = renter::library_job("sha256", args.messages, 2, n)?;
+            let from = alice.finalized_number().await?;
             let mut busy = Window::open(&pids)?;
             let t = Instant::now();
             let job = sampled(&mut busy, async {
@@ -369,7 +370,7 @@ async fn main() -> Result<()> {
             ensure!(job.state == JobState::Settled, "job {id} of {n} tasks ended {:?}", job.state);
             let outputs = renter::fetch_outputs(&md, id, &job, &store).await?;
             ensure!(outputs.len() == n as usize, "fetched {} of {n} outputs", outputs.len());
-            let events = alice.contract_events_in(m.address(), 0, alice.finalized_number().await?).await?;
+            let events = alice.contract_events_in(m.address(), from, alice.finalized_number().await?).await?;
             let fold = capacloud_client::summary::fold(&events);
             let row = fold.jobs.get(&id).context("the job is not in the events")?;
             let blocks = row.ended.map(|e| e.block - row.created.block).context("no settlement event")?;
