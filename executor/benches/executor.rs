@@ -4,6 +4,8 @@
 //! - u32 matmul: the library's tiled WGSL kernel and the naive WGSL kernel on the adapter
 //!   (lavapipe here, a GPU on the device machine), the project's CPU reference (rayon), and
 //!   matrixmultiply's f32 sgemm (a well-kept, tuned CPU GEMM) at the same sizes.
+//! - Task batches: N tasks as separate jobs (compiled and read back one by one) beside one
+//!   batch with one buffer set and one streamed batch (two sets), per-task wall time.
 //! - Merkle commitment: one thread and all threads, against raw SHA-256 on one core (sha2)
 //!   (the sha2 crate, which the commitment uses, and ring) and `openssl speed -evp sha256`
 //!   run by this bench.
@@ -15,7 +17,8 @@
 //!
 //! Env: `BENCH_SIZES` (matmul orders, default `256,512,1024`), `BENCH_MERKLE_MB` (default 256),
 //! `BENCH_CPU_MAX_N` (largest n for the CPU baselines, default 1024), `CAPACLOUD_ADAPTER`;
-//! `BENCH_SECTIONS` (comma list of `matmul`, `workloads`, `merkle`, `zk`; default all);
+//! `BENCH_SECTIONS` (comma list of `matmul`, `workloads`, `batch`, `merkle`, `zk`; default all);
+//! `BENCH_BATCH_TASKS` (tasks per batch in the `batch` section, default 32);
 //! `BENCH_NTT_LOGS` (log2 of the NTT rows, default `12,14,16`; up to 24 on a GPU),
 //! `BENCH_NTT_COLS` (columns, default 16), `BENCH_NTT_BLOWUP` (log2 of the LDE blowup, default 1),
 //! `BENCH_P2_LOGS` (log2 of the Poseidon2 states / leaves, default `14,16`),
@@ -187,6 +190,57 @@ fn workload_table(gpu: &Gpu) {
         let want = w.cpu_reference(&p);
         let c = t.elapsed();
         println!("| {name} | {size} | {:.1} | {:.1} | {} |", g.as_secs_f64() * 1e3, c.as_secs_f64() * 1e3, out.output == want);
+    }
+}
+
+/// Task batches: the per-task wall time of N tasks run as N separate jobs (each compiled,
+/// uploaded, run and read back on its own: what a batch of separate jobs costs, and what
+/// `execute_batch` did before it streamed), as one batch with one buffer set (compiled
+/// once, each task read back before the next starts) and as one streamed batch (two sets:
+/// a task runs while the one before it is read back and hashed). Every task's commitment
+/// is compared across the three.
+fn batch_table(gpu: &Gpu) {
+    use capacloud_executor::batch::{execute_batch_with, IN_FLIGHT};
+    let n = env_list("BENCH_BATCH_TASKS", "32").first().copied().unwrap_or(32);
+    println!("\n### Task batches: {n} tasks, ms per task (wall time incl. upload, read-back and the Merkle commitment)\n");
+    println!("| workload | size per task | output per task | separate jobs (baseline) | batch, 1 buffer set | batch, streamed ({IN_FLIGHT} sets) | streamed vs separate | roots equal |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let limits = ExecLimits::default();
+    for (name, size) in [("sha256", 4096u32), ("sha256", 65_536), ("mandelbrot", 1024), ("matmul", 128)] {
+        let jobs: Vec<_> = (0..n).map(|t| workloads::task_of(name, size, 1, t, n).expect("workload").prepare().to_job()).collect();
+        let spec = jobs[0].0.clone();
+        let separate = || -> (Duration, Vec<[u8; 32]>) {
+            let t = Instant::now();
+            let roots = jobs.iter().map(|(s, i)| capacloud_executor::execute(gpu, s, i, &limits).expect("separate run").commitment.root).collect();
+            (t.elapsed(), roots)
+        };
+        let batch = |in_flight: usize| -> (Duration, Vec<[u8; 32]>) {
+            let t = Instant::now();
+            let mut roots = Vec::new();
+            execute_batch_with(gpu, &spec, jobs.iter().map(|(_, i)| i.clone()), &limits, in_flight, |_, e| {
+                roots.push(e.commitment.root);
+                Ok(())
+            })
+            .expect("batch run");
+            (t.elapsed(), roots)
+        };
+        // Warm-up (driver and allocator), then best of 3 for each.
+        batch(IN_FLIGHT);
+        let best = |f: &dyn Fn() -> (Duration, Vec<[u8; 32]>)| (0..3).map(|_| f()).min_by_key(|r| r.0).expect("three runs");
+        let (sep, r0) = best(&separate);
+        let (one, r1) = best(&|| batch(1));
+        let (two, r2) = best(&|| batch(IN_FLIGHT));
+        let per = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1e3 / f64::from(n));
+        let out: u64 = spec.bindings.iter().filter_map(|b| match b.kind { capacloud_executor::spec::BindingKind::Output { len } => Some(len), _ => None }).sum();
+        println!(
+            "| {name} | {size} | {} KiB | {} | {} | {} | {:.2}× | {} |",
+            out / 1024,
+            per(sep),
+            per(one),
+            per(two),
+            sep.as_secs_f64() / two.as_secs_f64(),
+            r0 == r1 && r1 == r2
+        );
     }
 }
 
@@ -425,7 +479,7 @@ fn poseidon2_table(gpu: &Gpu) {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
     let gpu = Gpu::from_env().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
-    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "matmul,workloads,merkle,zk".into());
+    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "matmul,workloads,batch,merkle,zk".into());
     let on = |name: &str| sections.split(',').any(|s| s.trim() == name);
     if on("matmul") {
         let score = capacloud_executor::score::measure(&gpu).expect("score");
@@ -434,6 +488,9 @@ fn main() {
     }
     if on("workloads") {
         workload_table(&gpu);
+    }
+    if on("batch") {
+        batch_table(&gpu);
     }
     if on("merkle") {
         merkle_table();

@@ -7,14 +7,15 @@
 //! the lengths the spec gives. A single-task job has no manifest ([`TaskManifest::single`]
 //! describes it the same way). The manifest's sha256 is the job's `manifest_hash` on chain.
 //!
-//! [`execute_batch`] builds the pipeline once and streams the tasks through it: each task's
-//! inputs are uploaded into the same buffers, dispatched, and its output read back while
-//! the next task's inputs are checked.
-use crate::exec::{ExecError, ExecLimits, Execution};
+//! [`execute_batch`] compiles the kernel once and streams the tasks through it in two sets
+//! of buffers: while the device runs one task, the output of the task before it is read
+//! back and hashed and the next task's inputs are uploaded.
+use crate::exec::{checks_for, Buffers, ExecError, ExecLimits, Execution, Kernel, Submitted};
 use crate::gpu::Gpu;
 use crate::spec::{sha256, BindingKind, InputRef, JobSpec};
 use codec::{Decode, Encode};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
 
 /// The manifest format this build writes and reads.
 pub const MANIFEST_VERSION: u16 = 1;
@@ -131,29 +132,84 @@ impl TaskManifest {
     }
 }
 
+/// Tasks on the device at once in [`execute_batch`]: each of them in its own set of
+/// buffers, so that one task's output is read back and hashed while the next one runs.
+pub const IN_FLIGHT: usize = 2;
+
 /// Runs `spec` over every task in `tasks` (each a binding → bytes map shaped as the spec),
-/// calling `done(i, execution)` as each task's output is committed. Every task runs under
-/// `limits` (its own time limit).
+/// calling `done(i, execution)` in task order as each task's output is committed. The
+/// kernel is compiled once; the tasks stream through [`IN_FLIGHT`] sets of buffers. Every
+/// task runs under `limits.timeout`, counted from when the device could start it (its
+/// submission, or the end of the task queued before it).
+///
+/// The inputs' lengths are checked against the spec's; their hashes are the caller's to
+/// check against the manifest (the worker does as it fetches them).
 ///
 /// # Errors
-/// The first task's [`ExecError`].
+/// The first [`ExecError`]: of the spec or the kernel before any task runs, then a task's
+/// ([`ExecError::MissingInput`], [`ExecError::InputLength`], a timeout, a lost device), or
+/// what `done` returns. No later task is started after an error.
 pub fn execute_batch(
     gpu: &Gpu,
     spec: &JobSpec,
     tasks: impl IntoIterator<Item = BTreeMap<u32, Vec<u8>>>,
     limits: &ExecLimits,
+    done: impl FnMut(usize, Execution) -> Result<(), ExecError>,
+) -> Result<(), ExecError> {
+    execute_batch_with(gpu, spec, tasks, limits, IN_FLIGHT, done)
+}
+
+/// [`execute_batch`] with `in_flight` sets of buffers (at least 1: then each task is read
+/// back before the next is submitted). For benchmarks and tests.
+///
+/// # Errors
+/// As [`execute_batch`].
+pub fn execute_batch_with(
+    gpu: &Gpu,
+    spec: &JobSpec,
+    tasks: impl IntoIterator<Item = BTreeMap<u32, Vec<u8>>>,
+    limits: &ExecLimits,
+    in_flight: usize,
     mut done: impl FnMut(usize, Execution) -> Result<(), ExecError>,
 ) -> Result<(), ExecError> {
+    let in_flight = in_flight.max(1);
+    let kernel = Kernel::compile(gpu, spec, limits, checks_for(spec))?;
+    let mut sets: Vec<Buffers> = Vec::with_capacity(in_flight);
+    let mut queued: VecDeque<(usize, Submitted)> = VecDeque::with_capacity(in_flight);
+    // When the device finished the last task collected: the next one could start then.
+    let mut free_since = Instant::now();
+    let mut finish = |sets: &[Buffers], (i, run): (usize, Submitted), free_since: &mut Instant| {
+        let started = (*free_since).max(run.at);
+        let (execution, finished) = sets[i % in_flight].collect(gpu, run, started, limits.timeout)?;
+        *free_since = finished;
+        done(i, execution)
+    };
     for (i, inputs) in tasks.into_iter().enumerate() {
-        let mut task_spec = spec.clone();
-        for b in &mut task_spec.bindings {
-            if let BindingKind::Input(r) = &mut b.kind {
-                if let Some(data) = inputs.get(&b.binding) {
-                    r.sha256 = sha256(data);
-                }
-            }
+        check_shapes(spec, &inputs)?;
+        if queued.len() == in_flight {
+            // Its buffers are the ones this task reuses.
+            finish(&sets, queued.pop_front().expect("the queue is full"), &mut free_since)?;
         }
-        done(i, crate::exec::execute(gpu, &task_spec, &inputs, limits)?)?;
+        if sets.len() == i % in_flight {
+            sets.push(kernel.buffers(gpu, spec, sets.len())?);
+        }
+        let set = &sets[i % in_flight];
+        set.write_inputs(gpu, &inputs);
+        queued.push_back((i, set.submit(gpu)?));
+    }
+    while let Some(run) = queued.pop_front() {
+        finish(&sets, run, &mut free_since)?;
+    }
+    Ok(())
+}
+
+/// Checks that a task's inputs have the spec's bindings and lengths.
+fn check_shapes(spec: &JobSpec, inputs: &BTreeMap<u32, Vec<u8>>) -> Result<(), ExecError> {
+    for (binding, r) in spec.inputs() {
+        let data = inputs.get(&binding).ok_or(ExecError::MissingInput { binding })?;
+        if data.len() as u64 != r.len {
+            return Err(ExecError::InputLength { binding, expected: r.len, found: data.len() as u64 });
+        }
     }
     Ok(())
 }

@@ -375,27 +375,51 @@ struct Step {
     workgroups: [u32; 3],
 }
 
-/// A job compiled and uploaded to a device, ready to dispatch (more than once, for benchmarks).
-pub struct Plan<'g> {
-    gpu: &'g Gpu,
-    /// The job's dispatches in order (one for a single-pass job).
+/// A job's kernel compiled on a device: one pipeline per distinct entry point, and the
+/// bindings each dispatch uses. Compiled once, it runs any number of tasks (a batch's).
+pub(crate) struct Kernel {
+    pipelines: BTreeMap<String, wgpu::ComputePipeline>,
+    used: Vec<BTreeMap<u32, Slot>>,
+}
+
+/// One set of a job's device buffers, with every dispatch bound to them: the inputs (written
+/// per task), the uniforms, the outputs and their staging (read-back) buffers.
+pub(crate) struct Buffers {
     steps: Vec<Step>,
-    /// (binding, device buffer, staging buffer, length) of each output.
+    inputs: BTreeMap<u32, wgpu::Buffer>,
+    /// (binding, device buffer, staging buffer, length) of each output, in binding order.
     outputs: Vec<(u32, wgpu::Buffer, wgpu::Buffer, u64)>,
 }
 
-impl<'g> Plan<'g> {
-    /// Validates `spec` and `inputs` and prepares the kernel on `gpu`.
+/// A task submitted to the queue whose outputs are being mapped for reading.
+pub(crate) struct Submitted {
+    index: wgpu::SubmissionIndex,
+    mapped: std::sync::mpsc::Receiver<(u32, Result<(), wgpu::BufferAsyncError>)>,
+    pub(crate) at: Instant,
+}
+
+/// Runs `f` inside validation and out-of-memory error scopes: a device error raised by
+/// what `f` creates is returned as [`ExecError::Device`], never a panic.
+fn scoped<T>(gpu: &Gpu, f: impl FnOnce() -> Result<T, ExecError>) -> Result<T, ExecError> {
+    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let oom = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let out = f()?;
+    if let Some(e) = pollster::block_on(oom.pop()) {
+        return Err(ExecError::Device(e.to_string()));
+    }
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(ExecError::Device(e.to_string()));
+    }
+    Ok(out)
+}
+
+impl Kernel {
+    /// Checks `spec` (everything [`check_spec`] checks, the dispatch against the device's
+    /// limits) and compiles its guarded kernel on `gpu`.
     ///
     /// # Errors
-    /// Any [`ExecError`] about the spec, the WGSL, the bindings, the inputs or the device limits.
-    pub fn new(
-        gpu: &'g Gpu,
-        spec: &JobSpec,
-        inputs: &BTreeMap<u32, Vec<u8>>,
-        limits: &ExecLimits,
-        checks: Checks,
-    ) -> Result<Self, ExecError> {
+    /// Any [`ExecError`] about the spec, the WGSL, the bindings or the device limits.
+    pub(crate) fn compile(gpu: &Gpu, spec: &JobSpec, limits: &ExecLimits, checks: Checks) -> Result<Self, ExecError> {
         if gpu.is_lost() {
             return Err(ExecError::DeviceLost);
         }
@@ -403,7 +427,6 @@ impl<'g> Plan<'g> {
             return Err(ExecError::UntrustedKernel);
         }
         let (module, used) = checked_module(spec, &limits.spec)?;
-        check_inputs(spec, inputs)?;
         let guarded = guarded_module(module)?;
         let max_dim = gpu.limits.max_compute_workgroups_per_dimension;
         for (_, workgroups, _) in spec.dispatches() {
@@ -413,44 +436,8 @@ impl<'g> Plan<'g> {
                 }
             }
         }
-
-        let device = &gpu.device;
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let desc = wgpu::ShaderModuleDescriptor {
-            label: Some("job kernel"),
-            source: wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(guarded)),
-        };
-        let shader = match checks {
-            Checks::On => device.create_shader_module(desc),
-            // SAFETY: only library kernels get here (checked above); each is written so
-            // that every index is provably in range (see crate::workloads).
-            Checks::TrustedLibraryKernel => unsafe {
-                device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
-            },
-        };
-        // One pipeline per distinct entry point, each with the layout of what it uses.
-        let mut pipelines: BTreeMap<&str, wgpu::ComputePipeline> = BTreeMap::new();
-        for (entry, _, _) in spec.dispatches() {
-            if pipelines.contains_key(entry) {
-                continue;
-            }
-            let label = if spec.version == FORMAT_VERSION { "job pipeline".to_string() } else { format!("job pipeline {entry}") };
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&label),
-                layout: None,
-                module: &shader,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-            pipelines.insert(entry, pipeline);
-        }
-
         let max_storage = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
         let max_uniform = gpu.limits.max_uniform_buffer_binding_size;
-        let mut buffers = BTreeMap::new();
-        let mut outputs = Vec::new();
         for b in &spec.bindings {
             let (len, max) = match &b.kind {
                 BindingKind::Input(r) => (r.len, max_storage),
@@ -460,74 +447,115 @@ impl<'g> Plan<'g> {
             if len > max {
                 return Err(ExecError::BufferTooLarge { binding: b.binding, len, max });
             }
-            let buffer = match &b.kind {
-                BindingKind::Input(_) => {
-                    let data = &inputs[&b.binding];
-                    let buf = device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(&format!("input {}", b.binding)),
-                        size: len,
-                        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    });
-                    gpu.queue.write_buffer(&buf, 0, data);
-                    buf
-                }
-                BindingKind::Uniform { data } => uniform_buffer(gpu, &format!("uniform {}", b.binding), data),
-                BindingKind::Output { .. } => {
-                    let buf = device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(&format!("output {}", b.binding)),
-                        size: len,
-                        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                        mapped_at_creation: false,
-                    });
-                    let staging = device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(&format!("staging {}", b.binding)),
-                        size: len,
-                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    });
-                    outputs.push((b.binding, buf.clone(), staging, len));
-                    buf
-                }
+        }
+        scoped(gpu, || {
+            let device = &gpu.device;
+            let desc = wgpu::ShaderModuleDescriptor {
+                label: Some("job kernel"),
+                source: wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(guarded)),
             };
-            buffers.insert(b.binding, buffer);
-        }
-        outputs.sort_by_key(|o| o.0);
-
-        let mut steps = Vec::new();
-        for (index, ((entry, workgroups, uniform), used)) in spec.dispatches().zip(&used).enumerate() {
-            let pipeline = pipelines[entry].clone();
-            // The pass's own parameter block, where it replaces a declared uniform.
-            let replacement = uniform.map(|u| {
-                (u.binding, uniform_buffer(gpu, &format!("pass {} uniform {}", index - 1, u.binding), &u.data))
-            });
-            let entries: Vec<wgpu::BindGroupEntry> = used
-                .keys()
-                .map(|binding| {
-                    let buf = match &replacement {
-                        Some((b, buf)) if b == binding => buf,
-                        _ => &buffers[binding],
-                    };
-                    wgpu::BindGroupEntry { binding: *binding, resource: buf.as_entire_binding() }
-                })
-                .collect();
-            let bind_group = (!entries.is_empty()).then(|| {
-                let label = if index == 0 { "job bind group".to_string() } else { format!("pass {} bind group", index - 1) };
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
+            let shader = match checks {
+                Checks::On => device.create_shader_module(desc),
+                // SAFETY: only library kernels get here (checked above); each is written so
+                // that every index is provably in range (see crate::workloads).
+                Checks::TrustedLibraryKernel => unsafe {
+                    device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                },
+            };
+            // One pipeline per distinct entry point, each with the layout of what it uses.
+            let mut pipelines = BTreeMap::new();
+            for (entry, _, _) in spec.dispatches() {
+                if pipelines.contains_key(entry) {
+                    continue;
+                }
+                let label = if spec.version == FORMAT_VERSION { "job pipeline".to_string() } else { format!("job pipeline {entry}") };
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&label),
-                    layout: &pipeline.get_bind_group_layout(0),
-                    entries: &entries,
-                })
-            });
-            steps.push(Step { pipeline, bind_group, workgroups });
+                    layout: None,
+                    module: &shader,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                pipelines.insert(entry.to_string(), pipeline);
+            }
+            Ok(Self { pipelines, used })
+        })
+    }
+
+    /// A set of `spec`'s buffers (inputs not yet written) with every dispatch bound to them;
+    /// `set` numbers the set in labels (a batch keeps two, see [`crate::batch`]).
+    ///
+    /// # Errors
+    /// [`ExecError::Device`] if the device refuses a buffer or a bind group.
+    pub(crate) fn buffers(&self, gpu: &Gpu, spec: &JobSpec, set: usize) -> Result<Buffers, ExecError> {
+        let suffix = if set == 0 { String::new() } else { format!(" (set {set})") };
+        scoped(gpu, || {
+            let device = &gpu.device;
+            let storage = |label: String, len: u64, usage: wgpu::BufferUsages| {
+                device.create_buffer(&wgpu::BufferDescriptor { label: Some(&label), size: len, usage, mapped_at_creation: false })
+            };
+            let mut buffers = BTreeMap::new();
+            let mut inputs = BTreeMap::new();
+            let mut outputs = Vec::new();
+            for b in &spec.bindings {
+                let buffer = match &b.kind {
+                    BindingKind::Input(r) => {
+                        let buf = storage(format!("input {}{suffix}", b.binding), r.len, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST);
+                        inputs.insert(b.binding, buf.clone());
+                        buf
+                    }
+                    BindingKind::Uniform { data } => uniform_buffer(gpu, &format!("uniform {}{suffix}", b.binding), data),
+                    BindingKind::Output { len } => {
+                        let buf = storage(format!("output {}{suffix}", b.binding), *len, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
+                        let staging = storage(format!("staging {}{suffix}", b.binding), *len, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+                        outputs.push((b.binding, buf.clone(), staging, *len));
+                        buf
+                    }
+                };
+                buffers.insert(b.binding, buffer);
+            }
+            outputs.sort_by_key(|o| o.0);
+
+            let mut steps = Vec::new();
+            for (index, ((entry, workgroups, uniform), used)) in spec.dispatches().zip(&self.used).enumerate() {
+                let pipeline = self.pipelines[entry].clone();
+                // The pass's own parameter block, where it replaces a declared uniform.
+                let replacement = uniform.map(|u| {
+                    (u.binding, uniform_buffer(gpu, &format!("pass {} uniform {}{suffix}", index - 1, u.binding), &u.data))
+                });
+                let entries: Vec<wgpu::BindGroupEntry> = used
+                    .keys()
+                    .map(|binding| {
+                        let buf = match &replacement {
+                            Some((b, buf)) if b == binding => buf,
+                            _ => &buffers[binding],
+                        };
+                        wgpu::BindGroupEntry { binding: *binding, resource: buf.as_entire_binding() }
+                    })
+                    .collect();
+                let bind_group = (!entries.is_empty()).then(|| {
+                    let label = if index == 0 { format!("job bind group{suffix}") } else { format!("pass {} bind group{suffix}", index - 1) };
+                    device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(&label),
+                        layout: &pipeline.get_bind_group_layout(0),
+                        entries: &entries,
+                    })
+                });
+                steps.push(Step { pipeline, bind_group, workgroups });
+            }
+            Ok(Buffers { steps, inputs, outputs })
+        })
+    }
+}
+
+impl Buffers {
+    /// Queues `inputs` (checked against the spec's shapes by the caller) into the input
+    /// buffers; the next submission sees them.
+    pub(crate) fn write_inputs(&self, gpu: &Gpu, inputs: &BTreeMap<u32, Vec<u8>>) {
+        for (binding, buf) in &self.inputs {
+            gpu.queue.write_buffer(buf, 0, &inputs[binding]);
         }
-        if let Some(e) = pollster::block_on(oom.pop()) {
-            return Err(ExecError::Device(e.to_string()));
-        }
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(ExecError::Device(e.to_string()));
-        }
-        Ok(Self { gpu, steps, outputs })
     }
 
     /// Records the job's dispatches `times` times over, in order, in one compute pass (wgpu
@@ -546,43 +574,24 @@ impl<'g> Plan<'g> {
         }
     }
 
-    /// Number of dispatches of one run of the job (1 for a single-pass job).
-    pub fn dispatch_count(&self) -> usize {
-        self.steps.len()
-    }
-
-    fn wait(&self, index: wgpu::SubmissionIndex, timeout: Duration) -> Result<(), ExecError> {
-        match self.gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: Some(timeout) }) {
-            Ok(_) => {}
-            Err(wgpu::PollError::Timeout) => {
-                self.gpu.mark_lost();
-                return Err(ExecError::Timeout(timeout));
-            }
-            Err(e) => return Err(ExecError::Device(e.to_string())),
-        }
-        if self.gpu.is_lost() {
-            return Err(ExecError::DeviceLost);
-        }
-        Ok(())
-    }
-
-    /// Dispatches once, reads the outputs back and commits to them.
+    /// Submits one run (dispatches, then copies into the staging buffers) and asks for the
+    /// staging buffers to be mapped once it completes; returns without waiting.
     ///
     /// # Errors
-    /// [`ExecError::Timeout`], [`ExecError::DeviceLost`], [`ExecError::Device`].
-    pub fn run(&self, timeout: Duration) -> Result<Execution, ExecError> {
-        let start = Instant::now();
-        let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("job commands") });
+    /// [`ExecError::Device`] if the device refuses the commands.
+    pub(crate) fn submit(&self, gpu: &Gpu) -> Result<Submitted, ExecError> {
+        let at = Instant::now();
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("job commands") });
         self.encode_dispatches(&mut encoder, 1);
         for (_, buf, staging, len) in &self.outputs {
             encoder.copy_buffer_to_buffer(buf, 0, staging, 0, *len);
         }
-        let index = self.gpu.queue.submit([encoder.finish()]);
+        let index = gpu.queue.submit([encoder.finish()]);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(ExecError::Device(e.to_string()));
         }
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, mapped) = std::sync::mpsc::channel();
         for (binding, _, staging, _) in &self.outputs {
             let tx = tx.clone();
             let binding = *binding;
@@ -590,9 +599,22 @@ impl<'g> Plan<'g> {
                 let _ = tx.send((binding, r));
             });
         }
-        drop(tx);
-        self.wait(index, timeout)?;
-        for (binding, r) in rx.iter() {
+        Ok(Submitted { index, mapped, at })
+    }
+
+    /// Waits for `run` until `timeout` has passed since `started` (when the run could start
+    /// on the device: its submission, or the completion of the run queued before it), reads
+    /// the outputs back and commits to them; the staging buffers are free again after.
+    /// Also returns when the device had finished the run.
+    ///
+    /// # Errors
+    /// [`ExecError::Timeout`] (the device is then marked lost), [`ExecError::DeviceLost`],
+    /// [`ExecError::Device`].
+    pub(crate) fn collect(&self, gpu: &Gpu, run: Submitted, started: Instant, timeout: Duration) -> Result<(Execution, Instant), ExecError> {
+        let left = timeout.saturating_sub(started.elapsed());
+        wait(gpu, run.index, left, timeout)?;
+        let finished = Instant::now();
+        for (binding, r) in run.mapped.try_iter() {
             r.map_err(|e| ExecError::Device(format!("mapping output {binding}: {e}")))?;
         }
         let total: u64 = self.outputs.iter().map(|o| o.3).sum();
@@ -608,7 +630,64 @@ impl<'g> Plan<'g> {
             drop(view);
             staging.unmap();
         }
-        Ok(Execution { output, commitment: builder.finalize(), elapsed: start.elapsed() })
+        Ok((Execution { output, commitment: builder.finalize(), elapsed: run.at.elapsed() }, finished))
+    }
+}
+
+/// Waits up to `left` for submission `index`; `limit` is the time limit reported.
+fn wait(gpu: &Gpu, index: wgpu::SubmissionIndex, left: Duration, limit: Duration) -> Result<(), ExecError> {
+    match gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: Some(left) }) {
+        Ok(_) => {}
+        Err(wgpu::PollError::Timeout) => {
+            gpu.mark_lost();
+            return Err(ExecError::Timeout(limit));
+        }
+        Err(e) => return Err(ExecError::Device(e.to_string())),
+    }
+    if gpu.is_lost() {
+        return Err(ExecError::DeviceLost);
+    }
+    Ok(())
+}
+
+/// A job compiled and uploaded to a device, ready to dispatch (more than once, for benchmarks).
+pub struct Plan<'g> {
+    gpu: &'g Gpu,
+    buffers: Buffers,
+}
+
+impl<'g> Plan<'g> {
+    /// Validates `spec` and `inputs` and prepares the kernel on `gpu`.
+    ///
+    /// # Errors
+    /// Any [`ExecError`] about the spec, the WGSL, the bindings, the inputs or the device limits.
+    pub fn new(
+        gpu: &'g Gpu,
+        spec: &JobSpec,
+        inputs: &BTreeMap<u32, Vec<u8>>,
+        limits: &ExecLimits,
+        checks: Checks,
+    ) -> Result<Self, ExecError> {
+        let kernel = Kernel::compile(gpu, spec, limits, checks)?;
+        check_inputs(spec, inputs)?;
+        let buffers = kernel.buffers(gpu, spec, 0)?;
+        buffers.write_inputs(gpu, inputs);
+        Ok(Self { gpu, buffers })
+    }
+
+    /// Number of dispatches of one run of the job (1 for a single-pass job).
+    pub fn dispatch_count(&self) -> usize {
+        self.buffers.steps.len()
+    }
+
+    /// Dispatches once, reads the outputs back and commits to them.
+    ///
+    /// # Errors
+    /// [`ExecError::Timeout`], [`ExecError::DeviceLost`], [`ExecError::Device`].
+    pub fn run(&self, timeout: Duration) -> Result<Execution, ExecError> {
+        let run = self.buffers.submit(self.gpu)?;
+        let at = run.at;
+        self.buffers.collect(self.gpu, run, at, timeout).map(|(e, _)| e)
     }
 
     /// Runs the job's dispatches `times` times in one submission and waits; for benchmarks.
@@ -618,9 +697,9 @@ impl<'g> Plan<'g> {
     pub fn time_dispatches(&self, times: u32, timeout: Duration) -> Result<Duration, ExecError> {
         let start = Instant::now();
         let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench commands") });
-        self.encode_dispatches(&mut encoder, times);
+        self.buffers.encode_dispatches(&mut encoder, times);
         let index = self.gpu.queue.submit([encoder.finish()]);
-        self.wait(index, timeout)?;
+        wait(self.gpu, index, timeout, timeout)?;
         Ok(start.elapsed())
     }
 }
@@ -637,6 +716,12 @@ fn uniform_buffer(gpu: &Gpu, label: &str, data: &[u8]) -> wgpu::Buffer {
     buf
 }
 
+/// The runtime checks `spec` runs with: off only for a library kernel that provably needs
+/// none ([`crate::workloads::trusted_without_checks`]).
+pub(crate) fn checks_for(spec: &JobSpec) -> Checks {
+    if crate::workloads::trusted_without_checks(spec) { Checks::TrustedLibraryKernel } else { Checks::On }
+}
+
 /// Validates and runs `spec` once: the worker's and the verifier's entry point.
 ///
 /// # Errors
@@ -647,8 +732,7 @@ pub fn execute(
     inputs: &BTreeMap<u32, Vec<u8>>,
     limits: &ExecLimits,
 ) -> Result<Execution, ExecError> {
-    let checks = if crate::workloads::trusted_without_checks(spec) { Checks::TrustedLibraryKernel } else { Checks::On };
-    Plan::new(gpu, spec, inputs, limits, checks)?.run(limits.timeout)
+    Plan::new(gpu, spec, inputs, limits, checks_for(spec))?.run(limits.timeout)
 }
 
 #[cfg(test)]
