@@ -126,6 +126,8 @@ impl TestNode {
         let interval_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(interval.as_millis() as u64));
         let url = format!("http://127.0.0.1:{}", self.rpc_port);
         let ms = interval_ms.clone();
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let woken = wake.clone();
         let task = tokio::spawn(async move {
             let http = reqwest::Client::new();
             let call = |method: &'static str, params: serde_json::Value| {
@@ -142,7 +144,10 @@ impl TestNode {
             };
             let mut made: u64 = 0;
             loop {
-                tokio::time::sleep(Duration::from_millis(ms.load(std::sync::atomic::Ordering::Relaxed))).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(ms.load(std::sync::atomic::Ordering::Relaxed))) => {}
+                    _ = woken.notified() => {}
+                }
                 if let Err(e) = call("engine_createBlock", serde_json::json!([true, false, null])).await {
                     eprintln!("block producer: {e}");
                     continue;
@@ -160,7 +165,7 @@ impl TestNode {
                 }
             }
         });
-        BlockProducer { task, interval_ms }
+        BlockProducer { task, interval_ms, wake }
     }
 
     /// Starts `node` on `spec` with 1 s blocks and waits until its RPC answers.
@@ -310,12 +315,17 @@ impl Drop for SmallDisk {
 pub struct BlockProducer {
     task: tokio::task::JoinHandle<()>,
     interval_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Cuts the current wait short (see [`BlockProducer::set_interval`]).
+    wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl BlockProducer {
-    /// Changes the time between blocks from the next block on.
+    /// Changes the time between blocks: the block being waited for comes at once, the
+    /// ones after it `interval` apart (a long interval pauses the chain until the next
+    /// call).
     pub fn set_interval(&self, interval: Duration) {
         self.interval_ms.store(interval.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.wake.notify_one();
     }
 }
 

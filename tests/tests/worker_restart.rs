@@ -10,6 +10,9 @@
 //!   passes, the renter's `follow` moves the job on; the provider's penalty goes to the
 //!   treasury, the job is re-opened, and with nobody bidding the renter gets its escrow
 //!   back, exactly (it gains nothing from the provider's failure).
+//! - A provider worker killed with its reveal in the pool (sent, not yet in a block): the
+//!   restarted worker waits for its account's pending transaction instead of sending the
+//!   reveal again; one reveal, no failed call, the exact payout.
 //! - A worker whose GPU stops working withdraws its offer until it works again.
 
 use capacloud_client::blob::LocalStore;
@@ -199,6 +202,107 @@ async fn dead_worker_job_is_refunded_and_the_penalty_goes_to_the_treasury() {
     assert_eq!(m.state().await.unwrap().totals.treasury, treasury_before + penalty);
     let b = m.provider(bob.address()).await.unwrap().unwrap();
     assert_eq!((b.reputation.timeouts, b.stake), (1, 20 * WND - penalty));
+    let (balance, total) = m.balance_check().await.unwrap();
+    assert_eq!(balance, total);
+}
+
+/// A provider worker killed while its reveal is in the pool (sent, not yet in a block): the
+/// chain is paused by hand so the window stays open. The restarted worker (a new connection,
+/// the same state file) sees its account's transaction in the pool and takes no step
+/// until it lands. The provider sends exactly one reveal, pays for no failed call, and is
+/// credited exactly its payout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_with_its_reveal_in_the_pool_does_not_send_it_again() {
+    let test = "a_worker_killed_with_its_reveal_in_the_pool_does_not_send_it_again";
+    let Some(art) = contract_artifacts(test) else { return };
+    let Some(gpu) = gpu_or_skip(test) else { return };
+    let Some(node) = TestNode::start_manual(test) else { return };
+    let block = Duration::from_millis(500);
+    let producer = node.produce_blocks(block, 0);
+    let [alice, bob, _, dave, _, _] = &dev_chains(&node.url()).await;
+    let m = deploy_fast(alice, &art.code, 6, 12).await;
+    let bob_offer = provider_with_offer(&m, bob, 20 * WND, &lavapipe_offer(PRICE)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = LocalStore::new(dir.path().join("blobs")).unwrap();
+    let journal = Journal::new(dir.path().join("jobs"));
+    let bundle = matmul_job();
+    let seed = [6u8; 32];
+    let md = m.with(dave);
+    // Unchecked: the provider's reveal settles the job.
+    let job = submit(&md, &blobs, &journal, &bundle, &Terms { check_rate_bps: 0, ..terms(bob_offer, 12) }, &seed).await;
+    let bob_cfg = || {
+        let mut c = worker_config(bob_offer, PRICE, 1, false);
+        c.state_file = Some(dir.path().join("bob-state.json"));
+        c
+    };
+    let first = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default()));
+    let mut steps = Vec::new();
+    let start = Instant::now();
+    while !steps.contains(&(job, "committed")) {
+        assert!(start.elapsed() < Duration::from_secs(60), "no commitment: {steps:?}");
+        let r = first.pass().await.unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        steps.extend(r.actions);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let core = m.job_core(job).await.unwrap().unwrap();
+    while dave.finalized_number().await.unwrap() <= core.commit_block {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    md.reveal_seed(job, seed).await.unwrap();
+    assert_eq!(m.job_core(job).await.unwrap().unwrap().state, JobState::Reveal);
+
+    // The chain pauses (one last block, then none); the worker sends its reveal and is
+    // killed while it waits for a block.
+    producer.set_interval(Duration::from_secs(3600));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let paused_at = bob.best_number().await.unwrap();
+    let nonce_before = bob.client().tx().account_nonce(&bob.account()).await.unwrap();
+    assert_eq!(bob.pending_transactions().await.unwrap(), 0);
+    let pass = tokio::spawn({
+        let first = first.clone();
+        async move { first.pass().await.map(|r| r.actions) }
+    });
+    let start = Instant::now();
+    while bob.pending_transactions().await.unwrap() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60) && !pass.is_finished(), "the reveal never reached the pool");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pass.abort();
+    drop(first);
+    assert_eq!(bob.best_number().await.unwrap(), paused_at, "the chain stayed paused");
+
+    // A new worker on the same state file: the reveal is pending, so it waits.
+    let restarted = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default()));
+    for _ in 0..3 {
+        let r = restarted.pass().await.unwrap();
+        assert_eq!((r.pooled, r.actions.len(), r.errors.len()), (1, 0, 0), "{r:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(m.job_core(job).await.unwrap().unwrap().state, JobState::Reveal);
+
+    // Blocks again: the first life's reveal lands and settles the job; the new worker
+    // only forgets it.
+    producer.set_interval(block);
+    let start = Instant::now();
+    let mut after = Vec::new();
+    loop {
+        let r = restarted.pass().await.unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        after.extend(r.actions);
+        if restarted.state().live.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the job was not forgotten: {:?}", m.job_core(job).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(after.is_empty(), "the restarted worker took a step: {after:?}");
+    assert_eq!(m.job_core(job).await.unwrap().unwrap().state, JobState::Settled);
+    assert_eq!(bob.client().tx().account_nonce(&bob.account()).await.unwrap(), nonce_before + 1, "exactly one transaction: the first life's reveal");
+    let value = Amount::from(bundle.spec.work_units) * PRICE;
+    assert_eq!(m.withdrawable_of(bob.address()).await.unwrap(), value - value * 200 / 10_000, "the payout, exactly");
+    let b = m.provider(bob.address()).await.unwrap().unwrap();
+    assert_eq!((b.stake, b.locked, b.reputation.timeouts), (20 * WND, 0, 0), "nothing slashed, lock released");
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);
 }

@@ -311,6 +311,9 @@ pub struct PassReport {
     pub errors: Vec<(u64, String)>,
     /// Amount withdrawn in this pass (contract units).
     pub withdrawn: Amount,
+    /// This account's transactions found in the pool, not yet in the best block: the pass
+    /// then took no step (see [`Worker::pass`]).
+    pub pooled: u64,
 }
 
 /// The role a computation is for.
@@ -374,6 +377,8 @@ pub struct Worker {
     unhealthy_since: Mutex<Option<Instant>>,
     /// The offer it serves: `cfg.offer_id`, or the one it listed after a GPU outage.
     offer_id: std::sync::atomic::AtomicU64,
+    /// Since when passes have found this account's transactions in the pool (see `pass`).
+    pool_wait_since: Mutex<Option<Instant>>,
 }
 
 impl Worker {
@@ -402,6 +407,7 @@ impl Worker {
             inputs: Mutex::new(BTreeMap::new()),
             unhealthy_since: Mutex::new(None),
             offer_id: std::sync::atomic::AtomicU64::new(cfg_offer),
+            pool_wait_since: Mutex::new(None),
         })
     }
 
@@ -479,13 +485,34 @@ impl Worker {
         }
     }
 
-    /// One pass over every live job, then the withdrawal check.
+    /// One pass over every live job, then the withdrawal check; none while this account has
+    /// transactions in the pool ([`PassReport::pooled`]).
     ///
     /// # Errors
-    /// Only when the job count or the chain's height cannot be read or the state cannot be
-    /// saved; per-job failures are in the report.
+    /// Only when the pool, the job count or the chain's height cannot be read or the state
+    /// cannot be saved; per-job failures are in the report.
     pub async fn pass(self: &Arc<Self>) -> Result<PassReport, WorkerError> {
         let mut report = PassReport::default();
+        // A transaction of this account still in the pool (sent by an earlier life of the
+        // worker that was killed before it landed, or by a send that timed out) may be a
+        // step the chain does not show yet: acting now could send it twice, and pay for a
+        // failed call. The pass takes no step until the pool is clear, or until
+        // `chain::SUBMIT_TIMEOUT` has passed (a transaction that never lands).
+        let pending = self.chain.pending_transactions().await.inspect_err(|e| self.count_rpc(e))?;
+        let waiting = {
+            let mut since = self.pool_wait_since.lock().unwrap();
+            if pending == 0 {
+                *since = None;
+            }
+            pending > 0 && since.get_or_insert_with(Instant::now).elapsed() < chain::SUBMIT_TIMEOUT
+        };
+        if waiting {
+            tracing::info!(provider = ?self.me, pending, "waiting for this account's transactions in the pool to land");
+            report.pooled = pending;
+            return Ok(report);
+        } else if pending > 0 {
+            tracing::warn!(provider = ?self.me, pending, secs = chain::SUBMIT_TIMEOUT.as_secs(), "transactions still in the pool after the submission timeout; acting anyway");
+        }
         self.recheck_health().await;
         let market = self.market();
         let count = market.job_count().await.inspect_err(|e| self.count_rpc(e))?;

@@ -257,6 +257,35 @@ impl Chain {
         Ok(best.saturating_sub(fin))
     }
 
+    /// This account's transactions in the node's pool that the best block does not include
+    /// yet: sent by an earlier life of this process (killed between sending and inclusion)
+    /// or by a send that timed out. Acting on the best block's state before they land could
+    /// send a step twice. The pool's next nonce is read before the best block's, so a block
+    /// made between the two reads can only make the figure smaller, never invent one.
+    ///
+    /// # Errors
+    /// A connection error ([`ChainError::is_connection`]); [`ChainError::Unexpected`] for a
+    /// nonce the runtime API does not encode as u16, u32 or u64.
+    pub async fn pending_transactions(&self) -> Result<u64, ChainError> {
+        let pooled = self.rpc.system_account_next_index(&self.account()).await?;
+        let best = self.best_hash().await?;
+        let bytes = self
+            .client
+            .runtime_api()
+            .at(best)
+            .call_raw("AccountNonceApi_account_nonce", Some(&self.account().encode()))
+            .await?;
+        let mut input = &bytes[..];
+        let nonce = match bytes.len() {
+            2 => u16::decode(&mut input).map(u64::from),
+            4 => u32::decode(&mut input).map(u64::from),
+            8 => u64::decode(&mut input),
+            n => return Err(ChainError::Unexpected(format!("an account nonce of {n} bytes"))),
+        }
+        .map_err(|source| ChainError::Decode { what: "account nonce", source })?;
+        Ok(pooled.saturating_sub(nonce))
+    }
+
     /// The block reads see when none is named: the best block.
     async fn best_hash(&self) -> Result<H256, ChainError> {
         self.rpc.chain_get_block_hash(None).await?.ok_or_else(|| ChainError::Unexpected("no best block".into()))
