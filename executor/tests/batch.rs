@@ -4,44 +4,12 @@
 
 use capacloud_executor::batch::{execute_batch, execute_batch_with, IN_FLIGHT};
 use capacloud_executor::exec::{self, ExecError, ExecLimits};
-use capacloud_executor::spec::{sha256, Binding, BindingKind, Determinism, InputRef, JobSpec, Pass, PassUniform, MULTI_PASS_VERSION};
+use capacloud_executor::spec::{sha256, BindingKind, JobSpec};
 use capacloud_executor::workloads;
 use std::collections::BTreeMap;
 
 mod common;
-use common::gpu;
-
-/// A multi-pass kernel: `fill` writes dst = src + 1, then two `scale` passes multiply it
-/// by 3 and by 5 (their own uniforms): dst = (src + 1) * 15.
-fn multi_pass_spec() -> JobSpec {
-    let wgsl = "@group(0) @binding(0) var<storage, read> src: array<u32>;\n\
-                @group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n\
-                @group(0) @binding(2) var<uniform> k: vec4<u32>;\n\
-                @compute @workgroup_size(64) fn fill(@builtin(global_invocation_id) id: vec3<u32>) {\n\
-                    if (id.x < arrayLength(&src)) { dst[id.x] = src[id.x] + k.x; }\n\
-                }\n\
-                @compute @workgroup_size(64) fn scale(@builtin(global_invocation_id) id: vec3<u32>) {\n\
-                    if (id.x < arrayLength(&dst)) { dst[id.x] = dst[id.x] * k.x; }\n\
-                }\n";
-    let k = |x: u32| [x, 0, 0, 0].iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
-    JobSpec {
-        version: MULTI_PASS_VERSION,
-        wgsl: wgsl.into(),
-        entry_point: "fill".into(),
-        workgroups: [4, 1, 1],
-        bindings: vec![
-            Binding { binding: 0, kind: BindingKind::Input(InputRef { sha256: [0; 32], uri: "blob:x".into(), len: 1024 }) },
-            Binding { binding: 1, kind: BindingKind::Output { len: 1024 } },
-            Binding { binding: 2, kind: BindingKind::Uniform { data: k(1) } },
-        ],
-        work_units: 1,
-        determinism: Determinism::Exact,
-        passes: vec![
-            Pass { entry_point: "scale".into(), workgroups: [4, 1, 1], uniform: Some(PassUniform { binding: 2, data: k(3) }) },
-            Pass { entry_point: "scale".into(), workgroups: [4, 1, 1], uniform: Some(PassUniform { binding: 2, data: k(5) }) },
-        ],
-    }
-}
+use common::{gpu, multi_pass_spec};
 
 /// Task `t`'s input for [`multi_pass_spec`]: 256 words t·1000 + i.
 fn multi_pass_input(t: u32) -> BTreeMap<u32, Vec<u8>> {
@@ -87,7 +55,7 @@ fn a_streamed_batch_gives_each_task_the_output_of_its_own_run() {
     let sha: Vec<_> = (0..5).map(|t| workloads::task_of("sha256", 300, 7, t, 5).unwrap().prepare().to_job()).collect();
     let sha_spec = sha[0].0.clone();
     let sha_tasks: Vec<_> = sha.into_iter().map(|(_, inputs)| inputs).collect();
-    let mp_spec = multi_pass_spec();
+    let mp_spec = multi_pass_spec(&multi_pass_input(0)[&0]);
     let mp_tasks: Vec<_> = (0..5).map(multi_pass_input).collect();
     for in_flight in [1, IN_FLIGHT, 3] {
         let outs = batch_equals_separate(&sha_spec, &sha_tasks, in_flight);
@@ -103,7 +71,7 @@ fn a_streamed_batch_gives_each_task_the_output_of_its_own_run() {
 #[test]
 fn a_batch_stops_at_the_first_bad_task_and_the_device_stays_usable() {
     let Some(gpu) = gpu() else { return };
-    let spec = multi_pass_spec();
+    let spec = multi_pass_spec(&multi_pass_input(0)[&0]);
     let limits = ExecLimits::default();
     let run = |tasks: Vec<BTreeMap<u32, Vec<u8>>>, fail_at: Option<usize>| {
         let mut reported = Vec::new();

@@ -191,37 +191,9 @@ fn bad_inputs_get_distinct_errors() {
 
 #[test]
 fn multi_pass_job_runs_passes_in_order_with_their_uniforms() {
-    use capacloud_executor::spec::{Pass, PassUniform, MULTI_PASS_VERSION};
     let Some(gpu) = gpu() else { return };
-    // fill: dst = src + k; scale: dst = dst * k, with k = 1 declared, 3 and 5 per pass.
-    let wgsl = "@group(0) @binding(0) var<storage, read> src: array<u32>;\n\
-                @group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n\
-                @group(0) @binding(2) var<uniform> k: vec4<u32>;\n\
-                @compute @workgroup_size(64) fn fill(@builtin(global_invocation_id) id: vec3<u32>) {\n\
-                    if (id.x < arrayLength(&src)) { dst[id.x] = src[id.x] + k.x; }\n\
-                }\n\
-                @compute @workgroup_size(64) fn scale(@builtin(global_invocation_id) id: vec3<u32>) {\n\
-                    if (id.x < arrayLength(&dst)) { dst[id.x] = dst[id.x] * k.x; }\n\
-                }\n";
     let data: Vec<u8> = (0u32..256).flat_map(|i| i.to_le_bytes()).collect();
-    let k = |x: u32| [x, 0, 0, 0].iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
-    let spec = JobSpec {
-        version: MULTI_PASS_VERSION,
-        wgsl: wgsl.into(),
-        entry_point: "fill".into(),
-        workgroups: [4, 1, 1],
-        bindings: vec![
-            Binding { binding: 0, kind: BindingKind::Input(InputRef { sha256: capacloud_executor::spec::sha256(&data), uri: "blob:x".into(), len: 1024 }) },
-            Binding { binding: 1, kind: BindingKind::Output { len: 1024 } },
-            Binding { binding: 2, kind: BindingKind::Uniform { data: k(1) } },
-        ],
-        work_units: 1,
-        determinism: Determinism::Exact,
-        passes: vec![
-            Pass { entry_point: "scale".into(), workgroups: [4, 1, 1], uniform: Some(PassUniform { binding: 2, data: k(3) }) },
-            Pass { entry_point: "scale".into(), workgroups: [4, 1, 1], uniform: Some(PassUniform { binding: 2, data: k(5) }) },
-        ],
-    };
+    let spec = common::multi_pass_spec(&data);
     let inputs = BTreeMap::from([(0, data)]);
     let out = exec::execute(gpu, &spec, &inputs, &ExecLimits::default()).unwrap();
     let want: Vec<u8> = (0u32..256).flat_map(|i| ((i + 1) * 15).to_le_bytes()).collect();

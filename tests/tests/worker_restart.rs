@@ -44,6 +44,21 @@ async fn submit(md: &capacloud_client::Marketplace<'_>, blobs: &LocalStore, jour
     renter::create(md, journal, &input, seed, now).await.unwrap()
 }
 
+/// Runs `worker`'s passes until it has committed to `job` (at most 60 s, no step failing);
+/// the steps it took.
+async fn passes_until_committed(worker: &Arc<Worker>, job: u64) -> Vec<(u64, &'static str)> {
+    let mut steps = Vec::new();
+    let start = Instant::now();
+    while !steps.contains(&(job, "committed")) {
+        assert!(start.elapsed() < Duration::from_secs(60), "no commitment: {steps:?}");
+        let r = worker.pass().await.unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        steps.extend(r.actions);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    steps
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_worker_resumes_without_double_submitting() {
     let test = "restarted_worker_resumes_without_double_submitting";
@@ -74,18 +89,10 @@ async fn restarted_worker_resumes_without_double_submitting() {
         c
     };
     let bob_w = worker_chain(&node.url(), dev::bob()).await;
-    let mut steps = Vec::new();
-    {
+    let steps = {
         let first = Worker::new(bob_w.clone(), m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default()));
-        let start = Instant::now();
-        while !steps.contains(&(job, "committed")) {
-            assert!(start.elapsed() < Duration::from_secs(60), "no commitment: {steps:?}");
-            let r = first.pass().await.unwrap();
-            assert!(r.errors.is_empty(), "{:?}", r.errors);
-            steps.extend(r.actions);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+        passes_until_committed(&first, job).await
+    };
     assert_eq!(steps, vec![(job, "accepted"), (job, "committed")]);
     assert_eq!(m.job_core(job).await.unwrap().unwrap().state, JobState::Committed);
     let saved = WorkerState::load(&state_file);
@@ -236,15 +243,7 @@ async fn a_worker_killed_with_its_reveal_in_the_pool_does_not_send_it_again() {
         c
     };
     let first = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default()));
-    let mut steps = Vec::new();
-    let start = Instant::now();
-    while !steps.contains(&(job, "committed")) {
-        assert!(start.elapsed() < Duration::from_secs(60), "no commitment: {steps:?}");
-        let r = first.pass().await.unwrap();
-        assert!(r.errors.is_empty(), "{:?}", r.errors);
-        steps.extend(r.actions);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    assert_eq!(passes_until_committed(&first, job).await, vec![(job, "accepted"), (job, "committed")]);
     let core = m.job_core(job).await.unwrap().unwrap();
     while dave.finalized_number().await.unwrap() <= core.commit_block {
         tokio::time::sleep(Duration::from_millis(200)).await;
