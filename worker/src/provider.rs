@@ -30,7 +30,9 @@
 //! so a renter's slow kernel can delay other trials but never a signed job's kernel.
 //!
 //! What the worker knows between passes ([`WorkerState`]) is written atomically and fsynced
-//! after every change; a corrupt state file is rebuilt from the chain, never fatal.
+//! after every change; a corrupt state file is rebuilt from the chain, never fatal. A
+//! worker restarted while a transaction of its previous life is still in the pool takes no
+//! step until it lands ([`PassReport::pooled`]), so the state it reads already holds it.
 //!
 //! It acts on the best block (a step costs one block, not the finality lag) and waits for
 //! finality only where a retracted block could cost it: a reveal (the batch root, a
