@@ -173,7 +173,7 @@ pub fn execute_batch_with(
     mut done: impl FnMut(usize, Execution) -> Result<(), ExecError>,
 ) -> Result<(), ExecError> {
     let in_flight = in_flight.max(1);
-    let kernel = Kernel::compile(gpu, spec, limits, checks_for(spec))?;
+    let kernel = Kernel::compile(gpu, spec, None, limits, checks_for(spec))?;
     let mut sets: Vec<Buffers> = Vec::with_capacity(in_flight);
     let mut queued: VecDeque<(usize, Submitted)> = VecDeque::with_capacity(in_flight);
     // When the device finished the last task collected: the next one could start then.

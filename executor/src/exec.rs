@@ -414,12 +414,20 @@ fn scoped<T>(gpu: &Gpu, f: impl FnOnce() -> Result<T, ExecError>) -> Result<T, E
 }
 
 impl Kernel {
-    /// Checks `spec` (everything [`check_spec`] checks, the dispatch against the device's
-    /// limits) and compiles its guarded kernel on `gpu`.
+    /// Checks `spec` (everything [`check_spec`] checks, then `inputs` against it where given,
+    /// then the dispatch against the device's limits) and compiles its guarded kernel on
+    /// `gpu`. Inputs are checked before anything is compiled: bad inputs cost no compilation.
     ///
     /// # Errors
-    /// Any [`ExecError`] about the spec, the WGSL, the bindings or the device limits.
-    pub(crate) fn compile(gpu: &Gpu, spec: &JobSpec, limits: &ExecLimits, checks: Checks) -> Result<Self, ExecError> {
+    /// Any [`ExecError`] about the spec, the WGSL, the bindings, the inputs or the device
+    /// limits.
+    pub(crate) fn compile(
+        gpu: &Gpu,
+        spec: &JobSpec,
+        inputs: Option<&BTreeMap<u32, Vec<u8>>>,
+        limits: &ExecLimits,
+        checks: Checks,
+    ) -> Result<Self, ExecError> {
         if gpu.is_lost() {
             return Err(ExecError::DeviceLost);
         }
@@ -427,6 +435,9 @@ impl Kernel {
             return Err(ExecError::UntrustedKernel);
         }
         let (module, used) = checked_module(spec, &limits.spec)?;
+        if let Some(inputs) = inputs {
+            check_inputs(spec, inputs)?;
+        }
         let guarded = guarded_module(module)?;
         let max_dim = gpu.limits.max_compute_workgroups_per_dimension;
         for (_, workgroups, _) in spec.dispatches() {
@@ -668,8 +679,7 @@ impl<'g> Plan<'g> {
         limits: &ExecLimits,
         checks: Checks,
     ) -> Result<Self, ExecError> {
-        let kernel = Kernel::compile(gpu, spec, limits, checks)?;
-        check_inputs(spec, inputs)?;
+        let kernel = Kernel::compile(gpu, spec, Some(inputs), limits, checks)?;
         let buffers = kernel.buffers(gpu, spec, 0)?;
         buffers.write_inputs(gpu, inputs);
         Ok(Self { gpu, buffers })

@@ -264,25 +264,12 @@ impl Chain {
     /// made between the two reads can only make the figure smaller, never invent one.
     ///
     /// # Errors
-    /// A connection error ([`ChainError::is_connection`]); [`ChainError::Unexpected`] for a
-    /// nonce the runtime API does not encode as u16, u32 or u64.
+    /// A connection error ([`ChainError::is_connection`]), or a nonce subxt cannot decode.
     pub async fn pending_transactions(&self) -> Result<u64, ChainError> {
-        let pooled = self.rpc.system_account_next_index(&self.account()).await?;
+        let account = self.account();
+        let pooled = self.rpc.system_account_next_index(&account).await?;
         let best = self.best_hash().await?;
-        let bytes = self
-            .client
-            .runtime_api()
-            .at(best)
-            .call_raw("AccountNonceApi_account_nonce", Some(&self.account().encode()))
-            .await?;
-        let mut input = &bytes[..];
-        let nonce = match bytes.len() {
-            2 => u16::decode(&mut input).map(u64::from),
-            4 => u32::decode(&mut input).map(u64::from),
-            8 => u64::decode(&mut input),
-            n => return Err(ChainError::Unexpected(format!("an account nonce of {n} bytes"))),
-        }
-        .map_err(|source| ChainError::Decode { what: "account nonce", source })?;
+        let nonce = self.client.blocks().at(best).await?.account_nonce(&account).await?;
         Ok(pooled.saturating_sub(nonce))
     }
 
