@@ -39,7 +39,7 @@ bench-market: contract ## task batches vs separate jobs: chain cost, block capac
 	cargo build --bins
 	$(CARGO_TARGET_DIR)/debug/capacloud-market-bench
 
-bench-flood: contract ## a worker with its endpoint flooded (unsigned and stranger-signed reads, slowloris) vs unattacked: job latency, RSS, jobs lost
+bench-flood: contract ## a worker with its endpoint flooded (unsigned and stranger-signed reads, slowloris), then hired for runaway kernels, vs unattacked: job latency, RSS, jobs lost
 	cargo build --bins
 	$(CARGO_TARGET_DIR)/debug/capacloud-flood-bench
 

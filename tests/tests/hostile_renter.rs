@@ -3,26 +3,36 @@
 //! posted to it just before an honest one: a spec URI that accepts connections and never
 //! answers, one that drips a byte a second forever, a kernel that is not valid WGSL, an input
 //! its renter's store no longer serves, a runaway kernel (valid, priced by its dispatch, but
-//! its loops would run for minutes: the worker runs it first, in its trial lane, and does not
-//! sign while it runs), and a kernel that asks for more workgroup memory than some adapters
-//! have (it would fail when its pipeline is created). The worker signs none of them and
-//! stalls on none of them (its
-//! fetches run beside its passes): the honest job is accepted within two blocks and
-//! settles, well inside the 30 s a silent URI holds a fetch; every hostile job ends refunded,
+//! its loops would run for minutes: the worker runs it first, in its lane for long trials,
+//! and does not sign while it runs), and a kernel that asks for more workgroup memory than
+//! some adapters have (it would fail when its pipeline is created). The worker signs none of
+//! them and stalls on none of them (its fetches run beside its passes, the honest job's
+//! trial in the quick lane beside the runaway one's): the honest job is accepted within two
+//! blocks and settles, well inside the 30 s a silent URI holds a fetch; every hostile job ends refunded,
 //! its renter getting back exactly its escrow (the renter's follow moves them on: the provider
 //! spends no fee on hires it never accepted); the provider's stake, reputation and
 //! withdrawable balance lose nothing (no slash, no timeout); its metrics name each refusal;
 //! and it stops cleanly. The money invariant holds at the end.
+//!
+//! A second test: a small kernel that crashes the driver costs neither the provider it hires
+//! nor the verifier drawn to check it anything (see its docs).
 
 use capacloud_client::blob::{self, LocalStore};
 use capacloud_client::marketplace::*;
-use capacloud_client::renter::{self, JobBundle, Terms};
+use capacloud_client::renter::{self, JobBundle, Journal, Terms};
 use capacloud_executor::workloads::matmul::Matmul;
 use capacloud_executor::workloads::Workload;
 use capacloud_client::Marketplace;
 use capacloud_tests::procs::stop_worker;
-use capacloud_tests::{assert_provider_unharmed, binary_worker_market, endpoint, job_event_block, job_events, renter_side, runaway_job};
+use capacloud_tests::{
+    assert_provider_unharmed, binary_worker_market, built_binary, contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, job_event_block, job_events, lavapipe_offer,
+    next_epoch, provider_with_offer, renter_side, runaway_job, worker_chain, worker_config, TestNode,
+};
+use capacloud_worker::metrics::{ActionLabel, Metrics};
+use capacloud_worker::provider::Worker;
+use std::sync::Arc;
 use std::time::Duration;
+use subxt_signer::sr25519::dev;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -177,10 +187,146 @@ async fn hostile_renters_cost_a_default_worker_nothing() {
     assert!(count("unavailable") >= 1.0, "the missing input refused as unavailable:\n{metrics}");
     assert!(count("invalid_job") >= 2.0, "the broken and the oversized kernel refused as invalid:\n{metrics}");
     // The runaway kernel was still in its trial when its job ended (its trial was stopped
-    // with the job): no trial finished, so none was counted.
-    assert!(metrics.contains("capacloud_worker_trials_total 0"), "no trial finished:\n{metrics}");
+    // with the job): one trial finished, the honest job's.
+    assert!(metrics.contains("capacloud_worker_trials_total 1"), "one trial finished:\n{metrics}");
     assert!(!metrics.contains("action=\"cleaned up\""), "Bob spent no fee moving on hires it never accepted:\n{metrics}");
 
+    let (balance, total) = m.balance_check().await.unwrap();
+    assert_eq!(balance, total, "money invariant");
+}
+
+/// What the kernel sandbox wrapper of the crash test crashes on.
+const CRASH_MARKER: &str = "capacloud-test: this kernel crashes the driver";
+
+/// The matmul job with [`CRASH_MARKER`] in a comment of its kernel.
+fn crashing_job(seed: u64) -> JobBundle {
+    let mut job = matmul_job(seed);
+    job.spec.wgsl = format!("// {CRASH_MARKER}\n{}", job.spec.wgsl);
+    job
+}
+
+/// A renter's kernel that crashes the driver: small (a 64 × 64 matmul, its static bound far
+/// below `TRUSTED_OPS`), valid, and fatal to the process that runs it. Simulated by running
+/// the workers' kernel sandbox through a wrapper that kills itself with SIGSEGV, as a driver
+/// bug would, when the spec carries [`CRASH_MARKER`]. Every kernel is tried before anything
+/// is signed:
+/// - hired directly, the honest worker's trial crashes; its GPU passes its probe, so the job
+///   is refused before signing (never accepted, never reported) and its renter gets back
+///   exactly its escrow. (Accepted untried, the crash would have made the provider report
+///   the inputs unavailable, a verifier would have found them available, and the provider
+///   would have lost its deposit and then a commitment timeout.)
+/// - a dishonest provider that runs nothing accepts and commits a checked job running it;
+///   the honest worker drawn to verify crashes too and bows out before committing (replaced,
+///   neither paid nor slashed) instead of letting its commitment time out at its bond's cost.
+///   With nobody else to draw, the contract's rule for a round whose every verifier bowed
+///   out applies: the renter's job is at fault and the provider is paid, unverified.
+///
+/// The honest worker's stake, lock, record and balance are untouched; the money invariant
+/// holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kernel_that_crashes_the_driver_costs_its_provider_and_verifier_nothing() {
+    let test = "a_kernel_that_crashes_the_driver_costs_its_provider_and_verifier_nothing";
+    let Some(art) = contract_artifacts(test) else { return };
+    let Some(gpu) = gpu_or_skip(test) else { return };
+    // Blocks made by hand: a second apart, but as fast as the node makes them while waiting
+    // for the epoch that makes the new stakes drawable.
+    let Some(node) = TestNode::start_manual(test) else { return };
+    let block = Duration::from_secs(1);
+    let producer = node.produce_blocks(block, 0);
+    let [alice, bob, charlie, dave, _, _] = &dev_chains(&node.url()).await;
+    let m = deploy_fast(alice, &art.code, 6, 12).await;
+    let bob_offer = provider_with_offer(&m, bob, 20 * UNITS_PER_WND, &lavapipe_offer(PRICE)).await;
+    let charlie_offer = provider_with_offer(&m, charlie, 20 * UNITS_PER_WND, &lavapipe_offer(PRICE)).await;
+    producer.set_interval(Duration::from_millis(10));
+    next_epoch(&m).await;
+    producer.set_interval(block);
+    let bob_before = m.provider(bob.address()).await.unwrap().unwrap();
+
+    // One directory plays the renter's and both providers' blob store (location-free URIs).
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = LocalStore::new(dir.path().join("blobs")).unwrap();
+    let journal = Journal::new(dir.path().join("jobs"));
+    let wrapper = dir.path().join("kernel-child.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif grep -aq '{CRASH_MARKER}' \"$2/spec\"; then echo 'simulated: the driver crashed' >&2; kill -SEGV $$; fi\nexec '{}' \"$@\"\n",
+            built_binary("capacloud-worker").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut bob_cfg = worker_config(bob_offer, PRICE, 1, false);
+    bob_cfg.isolate = Some(wrapper);
+    let bob_metrics = Arc::new(Metrics::default());
+    let bob_w = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), bob_cfg, bob_metrics.clone());
+    // Charlie cheats: it signs for jobs without running them.
+    let charlie_w = Worker::new(worker_chain(&node.url(), dev::charlie()).await, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, true), Arc::new(Metrics::default()));
+
+    let md = m.with(dave);
+    let terms = |offer: u64, check_rate_bps: u16| Terms { offer_id: Some(offer), max_price_per_unit: PRICE, check_rate_bps, compute_blocks: 20, requirements: Requirements::default(), pay_if_unverified: false };
+    let dave_before = md.withdrawable_of(dave.address()).await.unwrap();
+    let first_block = dave.best_number().await.unwrap();
+    let mut jobs = Vec::new();
+    for (bundle, terms) in [(crashing_job(11), terms(bob_offer, 0)), (crashing_job(12), terms(charlie_offer, 10_000))] {
+        let input = renter::stage(&blobs, &bundle, &terms).await.unwrap();
+        let seed = renter::random_seed().unwrap();
+        let id = renter::create(&md, &journal, &input, &seed, dave.best_number().await.unwrap()).await.unwrap();
+        jobs.push((id, seed));
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let follow = async {
+        let start = std::time::Instant::now();
+        let ended = futures::future::join_all(jobs.iter().map(|(id, seed)| {
+            renter::follow(&md, *id, seed, Duration::from_secs(300), move |state| println!("{:>6.1} s: job {id} {state:?}", start.elapsed().as_secs_f64()))
+        }))
+        .await;
+        let _ = stop_tx.send(true);
+        ended
+    };
+    let (ended, (), ()) = tokio::join!(follow, bob_w.run(stopped(stop_rx.clone())), charlie_w.run(stopped(stop_rx)));
+    let [hired, checked] = [ended[0].as_ref().unwrap(), ended[1].as_ref().unwrap()];
+    let (hired_id, checked_id) = (jobs[0].0, jobs[1].0);
+    let events = dave.contract_events_in(m.address(), first_block, dave.best_number().await.unwrap()).await.unwrap();
+    let of = |id: u64| -> Vec<JobEventKind> { job_events(&events, id).into_iter().map(|(_, k)| k).collect() };
+    let steps = |action: &'static str| bob_metrics.steps.get_or_create(&ActionLabel { action }).get();
+
+    // Hired directly: refused in its trial, never signed for, refunded exactly.
+    assert_eq!((hired.state, hired.reported), (JobState::Refunded, false), "the crashing hire was refunded, never reported");
+    assert!(!of(hired_id).iter().any(|k| matches!(k, JobEventKind::Assigned { .. })), "and never accepted");
+    let escrow = |id: u64| of(id).iter().find_map(|k| if let JobEventKind::Created { escrow, .. } = k { Some(*escrow) } else { None }).unwrap();
+    let refunded: Amount = of(hired_id).iter().filter_map(|k| if let JobEventKind::Refunded { amount, .. } = k { Some(*amount) } else { None }).sum();
+    assert_eq!(refunded, escrow(hired_id), "its renter got exactly its escrow back");
+    assert_eq!(steps("accepted"), 0, "Bob signed for nothing");
+    assert!(bob_w.healthy(), "the crash was the kernel's: Bob's GPU passed its probe");
+
+    // Checked, Charlie's: Bob was drawn, crashed, bowed out.
+    assert_eq!(steps("bowed out as verifier"), 1, "Bob bowed out once");
+    assert_eq!(steps("verification committed"), 0);
+    let bowed_out = events.iter().any(|(_, e)| {
+        matches!(&e.decoded, Some(Event::Verifier(v)) if v.job_id == checked_id && v.verifier == bob.address() && v.kind == VerifierEventKind::ReportedUnavailable)
+    });
+    assert!(bowed_out, "the bow-out is on chain");
+    assert!(
+        !events.iter().any(|(_, e)| matches!(&e.decoded, Some(Event::Verifier(v)) if v.verifier == bob.address() && matches!(v.kind, VerifierEventKind::Slashed { .. }))),
+        "Bob's bond was not slashed"
+    );
+    assert_eq!(checked.state, JobState::Unverified, "nobody else to draw: paid unverified");
+    let paid: Amount = of(checked_id)
+        .iter()
+        .filter_map(|k| if let JobEventKind::Unverified { paid: true, renter_refund, .. } = k { Some(escrow(checked_id) - *renter_refund) } else { None })
+        .sum();
+    assert!(paid > 0, "Charlie was paid: {:?}", of(checked_id));
+
+    // Bob lost nothing and gained nothing; Dave paid Charlie's job and nothing else.
+    let bob_after = m.provider(bob.address()).await.unwrap().unwrap();
+    assert_eq!((bob_after.stake, bob_after.locked), (bob_before.stake, 0), "Bob's stake untouched, his bond released");
+    assert_eq!(bob_after.reputation, bob_before.reputation, "Bob's record untouched");
+    assert_eq!(md.withdrawable_of(bob.address()).await.unwrap(), 0);
+    assert_eq!(md.withdrawable_of(dave.address()).await.unwrap() - dave_before, escrow(hired_id) + escrow(checked_id) - paid, "Dave: both escrows back but the price of Charlie's job");
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total, "money invariant");
 }

@@ -185,10 +185,21 @@ async fn dead_worker_job_is_refunded_and_the_penalty_goes_to_the_treasury() {
     let md = m.with(dave);
     let job = submit(&md, &blobs, &journal, &bundle, &terms(bob_offer, 6), &seed).await;
 
-    // Bob's worker accepts, then dies before computing (one pass, dropped).
+    // Bob's worker accepts (after its trial), then dies before committing (dropped, its
+    // result only in memory).
     {
         let w = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), Arc::new(Metrics::default()));
-        assert_eq!(w.pass().await.unwrap().actions, vec![(job, "accepted")]);
+        let start = Instant::now();
+        loop {
+            assert!(start.elapsed() < Duration::from_secs(60), "never accepted");
+            let r = w.pass().await.unwrap();
+            assert!(r.errors.is_empty(), "{:?}", r.errors);
+            if !r.actions.is_empty() {
+                assert_eq!(r.actions, vec![(job, "accepted")]);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     let accepted = m.job_core(job).await.unwrap().unwrap();
     assert_eq!(accepted.state, JobState::Assigned);
@@ -307,10 +318,10 @@ async fn a_worker_killed_with_its_reveal_in_the_pool_does_not_send_it_again() {
 }
 
 /// A worker whose GPU stops working (its kernel sandbox runs through a wrapper that fails
-/// while a flag file exists): its job's kernel fails, the health probe fails too, so the
-/// worker withdraws its offer and does not report the job (the fault is its GPU's, not the
-/// renter's). Once the GPU works again the probe passes, the offer is listed again, and the
-/// waiting job is computed, committed and settled.
+/// while a flag file exists): the trial of the job hiring it fails, the health probe fails
+/// too, so the worker withdraws its offer, does not accept the job and does not count it as
+/// refused (the fault is its GPU's, not the renter's). Once the GPU works again the probe
+/// passes, the offer is listed again, and a job hiring it is computed, committed and settled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_gpu_fails_withdraws_its_offer_until_it_works_again() {
     let test = "a_worker_whose_gpu_fails_withdraws_its_offer_until_it_works_again";
@@ -346,7 +357,7 @@ async fn a_worker_whose_gpu_fails_withdraws_its_offer_until_it_works_again() {
     let seed = [5u8; 32];
     let job = submit(&md, &blobs, &journal, &matmul_job(), &unchecked, &seed).await;
 
-    // Accepted; the kernel fails, the probe fails: the offer is withdrawn.
+    // The trial fails, the probe fails: the offer is withdrawn, the job not accepted.
     let mut steps = Vec::new();
     let start = Instant::now();
     while m.offer(bob_offer).await.unwrap().unwrap().active {
@@ -354,17 +365,18 @@ async fn a_worker_whose_gpu_fails_withdraws_its_offer_until_it_works_again() {
         steps.extend(w.pass().await.unwrap().actions);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert!(steps.contains(&(job, "accepted")), "{steps:?}");
+    assert!(steps.is_empty(), "nothing signed while the GPU is gone: {steps:?}");
     assert!(!w.healthy());
     assert_eq!(metrics.gpu_healthy.get(), 0);
-    // More passes while the GPU is gone: the job waits, it is not reported unavailable.
+    // More passes while the GPU is gone: the job waits; it is neither accepted nor refused.
     for _ in 0..3 {
         let r = w.pass().await.unwrap();
         assert!(r.actions.is_empty(), "{:?}", r.actions);
         assert!(r.errors.iter().all(|(_, e)| e.contains("health probe")), "{:?}", r.errors);
     }
     let core = m.job_core(job).await.unwrap().unwrap();
-    assert_eq!((core.state, core.reported), (JobState::Assigned, false));
+    assert_eq!((core.state, core.reported), (JobState::AwaitingAccept, false));
+    assert!(!w.state().refused.contains(&job), "a GPU fault is not the job's");
     assert!(metrics.failures.get_or_create(&capacloud_worker::metrics::ReasonLabel { reason: "gpu_unhealthy" }).get() > 0);
 
     // The GPU works again: the probe passes and the same terms are listed again (a new
@@ -382,9 +394,9 @@ async fn a_worker_whose_gpu_fails_withdraws_its_offer_until_it_works_again() {
     let (old, new) = (m.offer(bob_offer).await.unwrap().unwrap(), m.offer(relisted).await.unwrap().unwrap());
     assert!(!old.active && new.active);
     assert_eq!((new.provider, new.input.price_per_unit), (bob.address(), old.input.price_per_unit));
-    // The job that waited is computed if its window is still open, else the worker ends it
-    // at its own cost (its GPU failed); either way it was never reported as the renter's
-    // fault. A job hiring the listed offer again settles.
+    // The job that waited hired the withdrawn offer: it is never accepted, and its renter
+    // gets its escrow back (the renter's own follow moves it on). A job hiring the listed
+    // offer again settles.
     let seed2 = [6u8; 32];
     let bundle2 = {
         let (spec, inputs) = Matmul { n: 64, seed: 10 }.prepare().to_job();
@@ -392,18 +404,25 @@ async fn a_worker_whose_gpu_fails_withdraws_its_offer_until_it_works_again() {
     };
     let job2 = submit(&md, &blobs, &journal, &bundle2, &Terms { offer_id: Some(relisted), ..unchecked.clone() }, &seed2).await;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let escrow = m.job_core(job).await.unwrap().unwrap().escrow;
+    let first_block = dave.best_number().await.unwrap();
     let follow = async {
-        let j = renter::follow(&md, job2, &seed2, Duration::from_secs(120), |_| {}).await.unwrap();
-        let first = m.job_core(job).await.unwrap().unwrap();
+        let (j, first) = tokio::join!(
+            renter::follow(&md, job2, &seed2, Duration::from_secs(120), |_| {}),
+            renter::follow(&md, job, &seed, Duration::from_secs(120), |_| {})
+        );
         let _ = stop_tx.send(true);
-        (j, first)
+        (j.unwrap(), first.unwrap().core)
     };
     let ((j2, first), ()) = tokio::join!(follow, w.run(async move {
         let _ = stop_rx.wait_for(|s| *s).await;
     }));
     assert_eq!(j2.state, JobState::Settled);
-    assert!(!first.reported, "the job was never reported unavailable");
-    println!("the job that waited through the outage: {:?}; steps {steps:?}", first.state);
+    assert_eq!((first.state, first.reported), (JobState::Refunded, false), "the job that waited through the outage was refunded, never reported");
+    let events = dave.contract_events_in(m.address(), first_block, dave.best_number().await.unwrap()).await.unwrap();
+    let refunded: Vec<Amount> = capacloud_tests::job_events(&events, job).into_iter().filter_map(|(_, k)| if let JobEventKind::Refunded { amount, .. } = k { Some(amount) } else { None }).collect();
+    assert_eq!(refunded, vec![escrow], "its renter got exactly its escrow back");
+    assert_eq!(m.provider(bob.address()).await.unwrap().unwrap().reputation.timeouts, 0, "Bob never held the job: no timeout");
     let (balance, total) = m.balance_check().await.unwrap();
     assert_eq!(balance, total);
 }

@@ -19,15 +19,23 @@
 //! memory budget, and the free space on its disk for every task's inputs and outputs. A job
 //! that fails any of them is never accepted or bid on.
 //!
-//! Nor does it sign for a kernel it has not seen finish: a job whose static bound
-//! ([`capacloud_executor::cost`]) exceeds [`TRUSTED_OPS`] — a kernel that *could* run longer
-//! than the time limit, whatever it actually does — is executed first (a *trial*, in the
-//! sandbox, under the same limits), and accepted or bid on only once its result is in hand;
-//! the trial's result is the one committed. A kernel that runs away, crashes or fails in its
-//! trial is refused before any signature, so it can cost the provider neither a commitment
-//! timeout nor an unavailability report it would lose. Trials run one at a time in a lane of
-//! their own (`Worker::trial_slot`), beside the kernels of jobs the worker has signed for,
-//! so a renter's slow kernel can delay other trials but never a signed job's kernel.
+//! Nor does it sign for a kernel it has not seen finish: every job is executed first (a
+//! *trial*, in the sandbox, under the same limits), and accepted or bid on only once its
+//! result is in hand; the trial's result is the one committed, so nothing runs twice. A
+//! kernel that runs away, crashes or fails in its trial is refused before any signature, so
+//! it can cost the provider neither a commitment timeout nor an unavailability report it
+//! would lose (however small its static bound: a kernel that crashes the driver crashes it
+//! fast). Trials run one at a time in two lanes of their own, beside the kernels of jobs the
+//! worker has signed for (`Worker::gpu_slot`): jobs whose static bound
+//! ([`capacloud_executor::cost`], every task together) is at most [`TRUSTED_OPS`] — seconds
+//! of work at most — in a quick lane (`Worker::quick_slot`), the others, which *could* run
+//! until the time limit, in theirs (`Worker::trial_slot`). A renter's slow kernel can delay
+//! other long trials, but neither a small job's trial nor a signed job's kernel.
+//!
+//! A verifier whose re-execution fails (the kernel crashes or fails on its device, its
+//! inputs cannot be fetched, or its GPU fails its probe) bows out before committing
+//! (`report(false)`: replaced, neither paid nor slashed) instead of letting its commitment
+//! time out at the cost of its bond.
 //!
 //! What the worker knows between passes ([`WorkerState`]) is written atomically and fsynced
 //! after every change; a corrupt state file is rebuilt from the chain, never fatal. A
@@ -63,9 +71,10 @@ use subxt::utils::H160;
 pub const WORKGROUPS_PER_UNIT: u64 = 256;
 
 /// Operations (the static bound of [`capacloud_executor::cost`], every task together) up to
-/// which a job is taken without a trial run: about 2^30, which even lavapipe on two cores
+/// which a job's trial runs in the quick lane: about 2^30, which even lavapipe on two cores
 /// runs in seconds, far inside the default 60 s limit, however its operations are mixed.
-/// Above it the worker runs the job before signing for it (see the module docs).
+/// Above it the trial waits in the lane of kernels that may run until their time limit
+/// (see the module docs).
 pub const TRUSTED_OPS: u64 = 1 << 30;
 
 /// Why the worker could not take a step.
@@ -338,6 +347,17 @@ enum Purpose {
 
 type Checking = tokio::task::JoinHandle<Result<(), WorkerError>>;
 
+/// Where a kernel waits for the GPU (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    /// A job this worker signed for (as provider or verifier).
+    Signed,
+    /// A trial whose static bound is at most [`TRUSTED_OPS`].
+    QuickTrial,
+    /// A trial that may run until its time limit.
+    Trial,
+}
+
 /// Disk space a worker keeps free beyond what a job it takes needs (its state file, logs,
 /// the Merkle levels beside each output).
 pub const DISK_RESERVE: u64 = 1 << 20;
@@ -361,10 +381,14 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     /// One kernel at a time on the GPU: concurrent jobs queue here, not in VRAM.
     gpu_slot: tokio::sync::Semaphore,
-    /// One trial at a time (kernels of jobs not yet signed for, see the module docs), in a
-    /// lane beside `gpu_slot`'s: a renter's runaway trial slows a signed job's kernel at
-    /// most by sharing the GPU with it, never by holding it.
+    /// One long trial at a time (kernels of jobs not yet signed for whose static bound
+    /// exceeds [`TRUSTED_OPS`], see the module docs), in a lane beside `gpu_slot`'s: a
+    /// renter's runaway trial slows a signed job's kernel at most by sharing the GPU with
+    /// it, never by holding it.
     trial_slot: tokio::sync::Semaphore,
+    /// One quick trial at a time (static bound at most [`TRUSTED_OPS`]): a runaway kernel in
+    /// `trial_slot` never delays a small job's trial.
+    quick_slot: tokio::sync::Semaphore,
     /// Background computations by (job, role).
     running: Mutex<BTreeMap<(u64, Role), Running>>,
     /// Background fetches and checks of a job's spec, manifest and inputs, by (job, purpose):
@@ -403,6 +427,7 @@ impl Worker {
             metrics,
             gpu_slot: tokio::sync::Semaphore::new(1),
             trial_slot: tokio::sync::Semaphore::new(1),
+            quick_slot: tokio::sync::Semaphore::new(1),
             running: Mutex::new(BTreeMap::new()),
             checks: Mutex::new(BTreeMap::new()),
             wake: tokio::sync::Notify::new(),
@@ -684,6 +709,15 @@ impl Worker {
             market.cleanup(id).await?;
             return Ok(Some("made a draw"));
         }
+        if matches!(core.state, JobState::AwaitingAccept | JobState::Open) && past(0) {
+            // Its window closed: a check (and trial) still running for it can no longer lead
+            // to a signature. A renter that never moves its expired jobs on cannot keep this
+            // worker's trial lanes busy with them.
+            if let Some(h) = self.checks.lock().unwrap().remove(&(id, Purpose::Take)) {
+                h.abort();
+                tracing::info!(job_id = id, "window closed: its check is stopped");
+            }
+        }
         let verifier = if matches!(core.state, JobState::InputCheck | JobState::VerifierCommit | JobState::Reveal) {
             self.my_verifier(id, core).await?
         } else {
@@ -747,9 +781,13 @@ impl Worker {
                         Ok(Some("verification committed"))
                     }
                     Ok(None) => Ok(None),
-                    Err(WorkerError::Unavailable { .. }) => {
+                    Err(e) if e.unexecutable() || matches!(e, WorkerError::GpuUnhealthy { .. }) => {
+                        // Its inputs cannot be fetched, its kernel fails on this device, or
+                        // this GPU does: bowing out costs nothing, a missed commitment the bond.
+                        tracing::warn!(job_id = id, %e, "bowing out as verifier");
+                        self.metrics.fail(e.reason());
                         market.report(id, false).await?;
-                        Ok(Some("reported inputs unavailable as verifier"))
+                        Ok(Some(if matches!(e, WorkerError::Unavailable { .. }) { "reported inputs unavailable as verifier" } else { "bowed out as verifier" }))
                     }
                     Err(e) => Err(e),
                 }
@@ -870,8 +908,9 @@ impl Worker {
                         for t in 0..manifest.tasks.len() {
                             me.fetch_task(id, &spec, &manifest, t).await?;
                         }
-                        if purpose == Purpose::Take && ops.saturating_mul(u64::from(core.tasks)) > TRUSTED_OPS {
-                            me.trial(id, &core).await?;
+                        if purpose == Purpose::Take {
+                            let lane = if ops.saturating_mul(u64::from(core.tasks)) > TRUSTED_OPS { Lane::Trial } else { Lane::QuickTrial };
+                            me.trial(id, &core, lane).await?;
                         }
                         Ok(())
                     };
@@ -997,7 +1036,7 @@ impl Worker {
                     running.insert(
                         (id, role),
                         tokio::spawn(async move {
-                            let computed = me.clone().compute(id, &core, role, false).await;
+                            let computed = me.clone().compute(id, &core, role, Lane::Signed).await;
                             me.wake.notify_one();
                             computed
                         }),
@@ -1019,11 +1058,11 @@ impl Worker {
     /// # Errors
     /// The computation's: a kernel over its limits, crashed or failed is the job's fault
     /// (refused), an unhealthy GPU is not.
-    async fn trial(self: &Arc<Self>, id: u64, core: &JobCore) -> Result<(), WorkerError> {
+    async fn trial(self: &Arc<Self>, id: u64, core: &JobCore, lane: Lane) -> Result<(), WorkerError> {
         if self.state.lock().unwrap().computed.get(&id).is_some_and(|c| c.round == 0) {
             return Ok(());
         }
-        let c = self.clone().compute(id, core, Role::Provider, true).await?;
+        let c = self.clone().compute(id, core, Role::Provider, lane).await?;
         self.metrics.trials.inc();
         self.state.lock().unwrap().computed.insert(id, c);
         self.persist()
@@ -1158,9 +1197,9 @@ impl Worker {
     /// Computes the job's tasks for `role`: every task as provider, the sampled ones as
     /// verifier. Outputs go to the store (and, as provider, the task-root list under the
     /// batch root), so renters and verifiers can fetch them.
-    /// A trial (`trial`: before signing) runs in the trial lane, every other computation in
-    /// the GPU slot.
-    async fn compute(self: Arc<Self>, id: u64, core: &JobCore, role: Role, trial: bool) -> Result<Computed, WorkerError> {
+    /// A trial (before signing) runs in its trial `lane`, every other computation in the GPU
+    /// slot.
+    async fn compute(self: Arc<Self>, id: u64, core: &JobCore, role: Role, lane: Lane) -> Result<Computed, WorkerError> {
         let salt = hash::derive_salt::<Sha>(&self.cfg.salt_secret, id);
         let round = match role {
             Role::Provider => 0,
@@ -1184,7 +1223,15 @@ impl Worker {
         if !self.healthy() {
             return Err(WorkerError::GpuUnhealthy { job: id });
         }
-        let slot = if trial { &self.trial_slot } else { &self.gpu_slot }.acquire().await.expect("the semaphore is never closed");
+        let slot = match lane {
+            Lane::Signed => &self.gpu_slot,
+            Lane::QuickTrial => &self.quick_slot,
+            Lane::Trial => &self.trial_slot,
+        }
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+        let trial = lane != Lane::Signed;
         let started = Instant::now();
         let results = self.run_kernels(id, &spec, task_inputs).await;
         drop(slot);
@@ -1207,7 +1254,7 @@ impl Worker {
             self.note_job(&commitment.root, id).await?;
             roots.push(commitment.root);
         }
-        tracing::info!(job_id = id, ?role, trial, tasks = tasks.len(), secs = started.elapsed().as_secs_f64(), isolated = self.cfg.isolate.is_some(), "computed");
+        tracing::info!(job_id = id, ?role, trial, ?lane, tasks = tasks.len(), secs = started.elapsed().as_secs_f64(), isolated = self.cfg.isolate.is_some(), "computed");
         Ok(match role {
             Role::Provider => {
                 let batch_root = self.store.put_batch(&roots).await?;

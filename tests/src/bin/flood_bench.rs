@@ -7,7 +7,13 @@
 //! - reads of the jobs' real outputs signed by fresh strangers' keys (each a signature check
 //!   and, for a root the worker produced, a chain read by its reader gate: 403 each),
 //! - slowloris connections (half a request line, then silence), more than the worker's
-//!   connection caps.
+//!   connection caps;
+//!
+//! and then while a hostile renter (Bob) hires Charlie for a runaway kernel every
+//! `--hostile-every` seconds and never moves them on: each is valid, priced by its dispatch,
+//! and would run for minutes, so Charlie runs it first as a trial (in its lane for long
+//! trials, on the same two cores) and never signs for it; the trial is stopped when the
+//! job's accept window closes. Charlie's own jobs' trials run in the quick lane.
 //!
 //! The attacker sends from 127.0.0.2 and the renter from 127.0.0.1 (both loopback): one
 //! attacking host against the per-address connection cap. Both share this machine's cores.
@@ -22,7 +28,7 @@ use capacloud_client::blob::{HttpStore, LocalStore};
 use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, Journal, Terms};
 use capacloud_tests::procs::{sampled, start_worker, stop_worker, Window};
-use capacloud_tests::{chain_spec, contract_artifacts, deploy_fast, dev_chains, endpoint, next_epoch, node_binary, TestNode};
+use capacloud_tests::{chain_spec, contract_artifacts, deploy_fast, dev_chains, endpoint, next_epoch, node_binary, runaway_job, TestNode};
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,6 +61,9 @@ struct Args {
     /// connections at 256).
     #[arg(long, default_value_t = 300)]
     slowloris: usize,
+    /// Seconds between the hostile renter's runaway hires.
+    #[arg(long, default_value_t = 3)]
+    hostile_every: u64,
 }
 
 /// What the attack's requests got.
@@ -156,6 +165,16 @@ fn rand_secret() -> [u8; 32] {
     capacloud_client::renter::random_seed().expect("randomness")
 }
 
+/// What Charlie is put through while the renter's jobs run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    None,
+    /// Its endpoint flooded ([`attack`]).
+    Flood,
+    /// A hostile renter hiring it for runaway kernels.
+    Runaways,
+}
+
 /// One condition's figures.
 struct Row {
     label: &'static str,
@@ -201,18 +220,39 @@ async fn main() -> Result<()> {
 
     let roots: Arc<Mutex<Vec<[u8; 32]>>> = Arc::default();
     let mut rows = Vec::new();
-    for (label, attacked) in [("no attack (baseline)", false), ("endpoint flooded", true)] {
+    let hostile_jobs: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let runaway = renter::stage(&store, &runaway_job(77), &Terms { check_rate_bps: 0, ..terms.clone() }).await?;
+    for (label, condition) in [("no attack (baseline)", Condition::None), ("endpoint flooded", Condition::Flood), ("runaway hires", Condition::Runaways)] {
         eprintln!("{label}: {} jobs", args.jobs);
         let stop = Arc::new(AtomicBool::new(false));
         let tally = Arc::new(Tally::default());
-        let attackers = if attacked { attack(charlie_url.clone(), roots.clone(), &args, stop.clone(), tally.clone()) } else { Vec::new() };
-        if attacked {
-            tokio::time::sleep(Duration::from_secs(3)).await; // the flood is on before the first job
+        let attackers = match condition {
+            Condition::None => Vec::new(),
+            Condition::Flood => attack(charlie_url.clone(), roots.clone(), &args, stop.clone(), tally.clone()),
+            Condition::Runaways => {
+                let (contract, input, stop, posted, every) = (m.address(), runaway.clone(), stop.clone(), hostile_jobs.clone(), args.hostile_every);
+                let journal = Journal::new(dir.path().join("hostile-journal"));
+                let bob = capacloud_client::chain::Chain::connect(&url, subxt_signer::sr25519::dev::bob()).await?;
+                vec![tokio::spawn(async move {
+                    let mb = capacloud_client::Marketplace::unchecked(&bob, contract);
+                    while !stop.load(Ordering::Relaxed) {
+                        let now = bob.best_number().await.unwrap_or(0);
+                        match renter::create(&mb, &journal, &input, &rand_secret(), now).await {
+                            Ok(id) => posted.lock().unwrap().push(id),
+                            Err(e) => eprintln!("hostile renter: {e}"),
+                        }
+                        tokio::time::sleep(Duration::from_secs(every)).await;
+                    }
+                })]
+            }
+        };
+        if condition != Condition::None {
+            tokio::time::sleep(Duration::from_secs(3)).await; // the attack is on before the first job
         }
         let mut window = Window::open(&pids)?;
         let mut row = Row { label, blocks: Vec::new(), secs: Vec::new(), settled: 0, outputs_ok: 0, procs: Vec::new(), attack: String::new() };
         for j in 0..args.jobs {
-            let bundle = renter::library_job("sha256", args.messages, 1_000 + u64::from(j) * 97 + u64::from(attacked) * 7, args.tasks)?;
+            let bundle = renter::library_job("sha256", args.messages, 1_000 + u64::from(j) * 97 + condition as u64 * 7, args.tasks)?;
             let t = Instant::now();
             let (id, job) = sampled(&mut window, async {
                 let input = renter::stage(&store, &bundle, &terms).await?;
@@ -242,7 +282,21 @@ async fn main() -> Result<()> {
             a.abort();
         }
         row.procs = window.close()?;
-        row.attack = if attacked { tally.summary() } else { "—".into() };
+        row.attack = match condition {
+            Condition::None => "—".into(),
+            Condition::Flood => tally.summary(),
+            Condition::Runaways => {
+                let posted = hostile_jobs.lock().unwrap().clone();
+                let mut accepted = 0;
+                for id in &posted {
+                    if md.job_core(*id).await?.context("hostile job")?.state != JobState::AwaitingAccept {
+                        accepted += 1;
+                    }
+                }
+                ensure!(accepted == 0, "Charlie signed for {accepted} runaway hires");
+                format!("{} runaway hires posted, none accepted", posted.len())
+            }
+        };
         rows.push(row);
     }
     for (name, w) in workers {
@@ -277,6 +331,7 @@ async fn main() -> Result<()> {
         }
     }
     println!("\nAttack (flooded condition): {}", rows[1].attack);
+    println!("Attack (runaway hires, one every {} s): {}", args.hostile_every, rows[2].attack);
     println!("Attack load: {} unsigned readers, {} signing strangers, {} slowloris connections", args.unsigned, args.signed, args.slowloris);
     Ok(())
 }
