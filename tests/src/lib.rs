@@ -509,6 +509,23 @@ pub fn built_binary(name: &str) -> PathBuf {
     bin
 }
 
+/// A stand-in for the worker's kernel sandbox (for `WorkerConfig::isolate`), written to `path`:
+/// a shell script that fails the way `fail` (shell, e.g. `exit 1` or `kill -SEGV $$`) says,
+/// after printing `why` to stderr, whenever the shell test `when` holds (`$2` is the
+/// kernel's exchange directory, `$2/spec` its encoded spec), and otherwise runs the real
+/// kernel child (`capacloud-worker --run-kernel`). How the fault tests make a GPU or a
+/// driver fail.
+///
+/// # Panics
+/// When the script cannot be written or the worker binary is not built.
+pub fn kernel_child_wrapper(path: &Path, when: &str, why: &str, fail: &str) -> PathBuf {
+    let worker = built_binary("capacloud-worker");
+    let script = format!("#!/bin/sh\nif {when}; then echo '{why}' >&2; {fail}; fi\nexec '{}' \"$@\"\n", worker.display());
+    std::fs::write(path, script).expect("the wrapper script is written");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("the wrapper is made executable");
+    path.to_path_buf()
+}
+
 /// Where this workspace's binary `name` is built, seen from the running test or benchmark.
 pub fn binary_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the running executable's path");

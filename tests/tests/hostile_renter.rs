@@ -25,7 +25,7 @@ use capacloud_executor::workloads::Workload;
 use capacloud_client::Marketplace;
 use capacloud_tests::procs::stop_worker;
 use capacloud_tests::{
-    assert_provider_unharmed, binary_worker_market, built_binary, contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, job_event_block, job_events, lavapipe_offer,
+    assert_provider_unharmed, binary_worker_market, contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, job_event_block, job_events, kernel_child_wrapper, lavapipe_offer,
     next_epoch, provider_with_offer, renter_side, runaway_job, worker_chain, worker_config, TestNode,
 };
 use capacloud_worker::metrics::{ActionLabel, Metrics};
@@ -246,16 +246,7 @@ async fn a_kernel_that_crashes_the_driver_costs_its_provider_and_verifier_nothin
     let dir = tempfile::tempdir().unwrap();
     let blobs = LocalStore::new(dir.path().join("blobs")).unwrap();
     let journal = Journal::new(dir.path().join("jobs"));
-    let wrapper = dir.path().join("kernel-child.sh");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nif grep -aq '{CRASH_MARKER}' \"$2/spec\"; then echo 'simulated: the driver crashed' >&2; kill -SEGV $$; fi\nexec '{}' \"$@\"\n",
-            built_binary("capacloud-worker").display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let wrapper = kernel_child_wrapper(&dir.path().join("kernel-child.sh"), &format!("grep -aq '{CRASH_MARKER}' \"$2/spec\""), "simulated: the driver crashed", "kill -SEGV $$");
     let mut bob_cfg = worker_config(bob_offer, PRICE, 1, false);
     bob_cfg.isolate = Some(wrapper);
     let bob_metrics = Arc::new(Metrics::default());

@@ -70,6 +70,18 @@ exit 3
     assert!(!env.contains("SecretTestKey") && !env.contains("CAPACLOUD_SURI"), "the child saw the key:\n{env}");
     assert!(env.lines().all(|l| isolate::PASSED_ENV.iter().any(|k| l.starts_with(&format!("{k}="))) || l.starts_with("PWD=") || l.starts_with("SHLVL=") || l.starts_with("_=")), "{env}");
 
+    // A background child (a long trial) runs at the lowest priority, a normal one as the
+    // daemon does. (A stand-in child records its nice value, field 19 of its stat.)
+    let nicedump = dir.path().join("nice.sh");
+    std::fs::write(&nicedump, format!("#!/bin/sh\ncut -d' ' -f19 /proc/$$/stat > {}/nice\nexit 3\n", dir.path().display())).unwrap();
+    std::fs::set_permissions(&nicedump, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let daemon_nice = std::fs::read_to_string("/proc/self/stat").unwrap().rsplit_once(") ").unwrap().1.split(' ').nth(16).unwrap().to_string();
+    for (priority, expected) in [(isolate::Priority::Background, isolate::BACKGROUND_NICE.to_string()), (isolate::Priority::Normal, daemon_nice)] {
+        let run = isolate::execute_tasks_at(&nicedump, &spec, std::slice::from_ref(&inputs), &limits, isolate::STARTUP_GRACE, priority).await;
+        assert!(matches!(run, Err(IsolateError::Failed { .. })), "{run:?}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("nice")).unwrap().trim(), expected, "{priority:?}");
+    }
+
     // A child that hangs without ever reporting is killed at limit + grace.
     let hang = dir.path().join("hang.sh");
     std::fs::write(&hang, format!("#!/bin/sh\necho $$ > {}/pid\nexec sleep 600\n", dir.path().display())).unwrap();

@@ -338,14 +338,7 @@ async fn a_worker_whose_gpu_fails_withdraws_its_offer_until_it_works_again() {
     let journal = Journal::new(dir.path().join("jobs"));
     let flag = dir.path().join("gpu-lost");
     std::fs::write(&flag, b"").unwrap();
-    let wrapper = dir.path().join("kernel-child.sh");
-    let worker_bin = capacloud_tests::built_binary("capacloud-worker");
-    std::fs::write(
-        &wrapper,
-        format!("#!/bin/sh\nif [ -e '{}' ]; then echo 'simulated: the GPU is gone' >&2; exit 1; fi\nexec '{}' \"$@\"\n", flag.display(), worker_bin.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let wrapper = capacloud_tests::kernel_child_wrapper(&dir.path().join("kernel-child.sh"), &format!("[ -e '{}' ]", flag.display()), "simulated: the GPU is gone", "exit 1");
     let mut cfg = worker_config(bob_offer, PRICE, 1, false);
     cfg.isolate = Some(wrapper);
     cfg.health_retry = Duration::from_secs(1);

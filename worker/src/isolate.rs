@@ -5,7 +5,9 @@
 //!
 //! The child starts with a cleared environment (only the adapter-selection and Vulkan
 //! loader variables pass through), no core dumps, a cap on the file sizes it may write and
-//! on its CPU time. The exchange is a private directory: the parent writes `spec` (the
+//! on its CPU time, and a scheduling [`Priority`]: a trial that may run until its time limit
+//! runs in the background, so on a CPU adapter (lavapipe) a renter's runaway kernel takes
+//! only the cycles that the kernels of signed jobs and quick trials leave. The exchange is a private directory: the parent writes `spec` (the
 //! SCALE-encoded spec) and, per task, `task-<i>/input-<binding>`; the child opens its own
 //! adapter (same `CAPACLOUD_ADAPTER`), runs the tasks in order with the same limits, and
 //! writes `task-<i>/output`. The parent recomputes every Merkle commitment itself.
@@ -30,6 +32,19 @@ pub const PASSED_ENV: &[&str] =
 /// Largest file a kernel child may write (its outputs): 4 GiB.
 pub const MAX_CHILD_FILE: u64 = 4 << 30;
 
+/// How the kernel child is scheduled against the worker's other kernels (its nice value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// Nice 0, as the daemon: signed jobs' kernels, quick trials, health probes.
+    Normal,
+    /// Nice 19 ([`BACKGROUND_NICE`]): trials that may run until their time limit.
+    Background,
+}
+
+/// The nice value of a [`Priority::Background`] child: the lowest priority, about 1/70 of a
+/// normal process's CPU share while one wants the CPU.
+pub const BACKGROUND_NICE: i32 = 19;
+
 /// Why an isolated run produced no output.
 #[derive(Debug, thiserror::Error)]
 pub enum IsolateError {
@@ -50,9 +65,9 @@ pub async fn execute(exe: &Path, spec: &JobSpec, inputs: &BTreeMap<u32, Vec<u8>>
     Ok(out.remove(0))
 }
 
-/// Runs `spec` over every task's inputs in one child process of `exe`; returns each task's
-/// output and commitment, in order. The child is killed `grace` after the tasks' time
-/// limits together (use [`STARTUP_GRACE`]).
+/// Runs `spec` over every task's inputs in one child process of `exe` at normal priority;
+/// returns each task's output and commitment, in order. The child is killed `grace` after
+/// the tasks' time limits together (use [`STARTUP_GRACE`]).
 ///
 /// # Errors
 /// [`IsolateError::Timeout`] (the child is killed), [`IsolateError::Failed`] for a failed
@@ -63,6 +78,21 @@ pub async fn execute_tasks(
     tasks: &[BTreeMap<u32, Vec<u8>>],
     limits: &ExecLimits,
     grace: Duration,
+) -> Result<Vec<(Vec<u8>, Commitment)>, IsolateError> {
+    execute_tasks_at(exe, spec, tasks, limits, grace, Priority::Normal).await
+}
+
+/// [`execute_tasks`] with the child scheduled at `priority`.
+///
+/// # Errors
+/// As [`execute_tasks`].
+pub async fn execute_tasks_at(
+    exe: &Path,
+    spec: &JobSpec,
+    tasks: &[BTreeMap<u32, Vec<u8>>],
+    limits: &ExecLimits,
+    grace: Duration,
+    priority: Priority,
 ) -> Result<Vec<(Vec<u8>, Commitment)>, IsolateError> {
     let dir = tempfile::Builder::new().prefix("capacloud-kernel-").tempdir()?;
     std::fs::write(dir.path().join("spec"), spec.encode_spec())?;
@@ -86,7 +116,11 @@ pub async fn execute_tasks(
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let cpu_secs = limit.as_secs().saturating_mul(std::thread::available_parallelism().map_or(1, |n| n.get() as u64)) + 1;
-    // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
+    let nice = match priority {
+        Priority::Normal => None,
+        Priority::Background => Some(BACKGROUND_NICE),
+    };
+    // SAFETY: only async-signal-safe calls (setrlimit, setpriority) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             let set = |resource, value: u64| {
@@ -98,7 +132,15 @@ pub async fn execute_tasks(
             };
             set(libc::RLIMIT_CORE, 0)?;
             set(libc::RLIMIT_FSIZE, MAX_CHILD_FILE)?;
-            set(libc::RLIMIT_CPU, cpu_secs)
+            set(libc::RLIMIT_CPU, cpu_secs)?;
+            // The child's own priority (who 0: the calling process), inherited by every
+            // thread the driver starts in it.
+            if let Some(n) = nice {
+                if libc::setpriority(libc::PRIO_PROCESS, 0, n) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
         });
     }
     let child = cmd.spawn()?;

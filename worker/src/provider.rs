@@ -29,8 +29,11 @@
 //! worker has signed for (`Worker::gpu_slot`): jobs whose static bound
 //! ([`capacloud_executor::cost`], every task together) is at most [`TRUSTED_OPS`] — seconds
 //! of work at most — in a quick lane (`Worker::quick_slot`), the others, which *could* run
-//! until the time limit, in theirs (`Worker::trial_slot`). A renter's slow kernel can delay
-//! other long trials, but neither a small job's trial nor a signed job's kernel.
+//! until the time limit, in theirs (`Worker::trial_slot`), whose sandboxed child runs at the
+//! lowest CPU priority ([`crate::isolate::Priority::Background`]). A renter's slow kernel
+//! can delay other long trials, but neither a small job's trial nor a signed job's kernel:
+//! on a CPU adapter it gets only the cycles they leave (on a GPU it shares the device). A
+//! trial still running when its job's accept or bid window closes is stopped.
 //!
 //! A verifier whose re-execution fails (the kernel crashes or fails on its device, its
 //! inputs cannot be fetched, or its GPU fails its probe) bows out before committing
@@ -1070,9 +1073,11 @@ impl Worker {
 
     /// Runs `spec` over every task's inputs, in the kernel sandbox unless configured
     /// in-process; each task's output and commitment, in order.
-    async fn run_kernels(&self, id: u64, spec: &JobSpec, task_inputs: Vec<BTreeMap<u32, Vec<u8>>>) -> Result<Vec<(Vec<u8>, capacloud_executor::merkle::Commitment)>, WorkerError> {
+    /// A long trial's child runs in the background ([`crate::isolate::Priority`]).
+    async fn run_kernels(&self, id: u64, spec: &JobSpec, task_inputs: Vec<BTreeMap<u32, Vec<u8>>>, lane: Lane) -> Result<Vec<(Vec<u8>, capacloud_executor::merkle::Commitment)>, WorkerError> {
+        let priority = if lane == Lane::Trial { crate::isolate::Priority::Background } else { crate::isolate::Priority::Normal };
         match &self.cfg.isolate {
-            Some(exe) => crate::isolate::execute_tasks(exe, spec, &task_inputs, &self.cfg.limits, crate::isolate::STARTUP_GRACE)
+            Some(exe) => crate::isolate::execute_tasks_at(exe, spec, &task_inputs, &self.cfg.limits, crate::isolate::STARTUP_GRACE, priority)
                 .await
                 .map_err(|source| WorkerError::Isolated { job: id, source }),
             None => {
@@ -1111,7 +1116,7 @@ impl Worker {
         let expected = probe.cpu_reference(&prepared);
         let (spec, inputs) = prepared.to_job();
         let _slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
-        match self.run_kernels(u64::MAX, &spec, vec![inputs]).await {
+        match self.run_kernels(u64::MAX, &spec, vec![inputs], Lane::Signed).await {
             Ok(out) if out.len() == 1 && out[0].0 == expected => true,
             Ok(_) => {
                 tracing::error!(provider = ?self.me, "GPU health probe: wrong output");
@@ -1233,7 +1238,7 @@ impl Worker {
         .expect("the semaphore is never closed");
         let trial = lane != Lane::Signed;
         let started = Instant::now();
-        let results = self.run_kernels(id, &spec, task_inputs).await;
+        let results = self.run_kernels(id, &spec, task_inputs, lane).await;
         drop(slot);
         let results = match results {
             Ok(r) => r,
