@@ -1,12 +1,13 @@
 //! A runaway kernel against `capacloud-worker` (the binary: kernels in the sandbox, here a
-//! 2 s limit per kernel), on a real node, with a 40-block accept window so the trial ends
+//! 10 s limit per kernel), on a real node, with a 40-block accept window so the trial ends
 //! while the job is still open. The worker runs a kernel that could outlive its limit before
 //! it signs anything (its *trial*): the runaway kernel fails its trial, is refused and never
-//! accepted, and its renter gets back exactly its escrow; an honest job whose static bound
-//! also calls for a trial (a Mandelbrot image) passes it, is accepted, committed with the
-//! trial's result (computed once, not again after accepting) and settles with the CPU
-//! reference's root. Nobody is slashed, the provider's stake and record are untouched, and the
-//! money invariant holds.
+//! accepted, and its renter gets back exactly its escrow. An honest job whose static bound
+//! also calls for a trial (a Mandelbrot image), posted while the runaway's trial runs, does
+//! not wait for it: its smaller bound preempts the runaway's trial (which starts again after
+//! it), so it is tried first, accepted, committed with the trial's result (computed once, not
+//! again after accepting) and settles with the CPU reference's root. Nobody is slashed, the
+//! provider's stake and record are untouched, and the money invariant holds.
 
 use capacloud_client::blob;
 use capacloud_client::marketplace::*;
@@ -40,7 +41,7 @@ fn plain(log: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
     let test = "a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed";
-    let Some(market) = binary_worker_market_with(test, PRICE, None, 40, &["--kernel-secs", "2"]).await else { return };
+    let Some(market) = binary_worker_market_with(test, PRICE, None, 40, &["--kernel-secs", "10"]).await else { return };
     let [alice, bob, _, dave, _, _] = &market.chains;
     let m = Marketplace::unchecked(alice, market.market);
     let md = m.with(dave);
@@ -54,14 +55,27 @@ async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
     let reference = image.cpu_reference(&prepared);
     let (spec, inputs) = prepared.to_job();
     let honest = renter::JobBundle { spec, tasks: vec![inputs], library: None };
+    let mut bounds = Vec::new();
     for (name, bundle) in [("runaway", &runaway_job(7)), ("honest", &honest)] {
         let ops = capacloud_executor::exec::check_spec_bounded(&bundle.spec, &Default::default()).unwrap();
         assert!(ops > capacloud_worker::provider::TRUSTED_OPS, "{name}: its bound ({ops}) calls for a trial");
+        bounds.push(ops);
     }
+    assert!(bounds[1] < bounds[0], "the honest job's bound is the smaller: {bounds:?}");
 
+    let log_path = market.dir.path().join("bob.log");
     let first_block = dave.best_number().await.unwrap();
-    let mut jobs = Vec::new();
+    let mut jobs: Vec<(u64, Hash32)> = Vec::new();
     for bundle in [&runaway_job(7), &honest] {
+        if let Some((runaway_id, _)) = jobs.first() {
+            // The honest job is posted once the runaway's trial holds the long lane.
+            let running = format!("job_id={runaway_id} ");
+            let waited = std::time::Instant::now();
+            while !plain(&std::fs::read_to_string(&log_path).unwrap_or_default()).lines().any(|l| l.contains("long trial running") && l.contains(&running)) {
+                assert!(waited.elapsed() < Duration::from_secs(60), "the runaway job's trial never started");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         let input = renter::stage(renter.store.as_ref(), bundle, &terms).await.unwrap();
         let seed = renter::random_seed().unwrap();
         let id = renter::create(&md, &renter.journal, &input, &seed, dave.best_number().await.unwrap()).await.unwrap();
@@ -70,7 +84,7 @@ async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
     let ended = futures::future::join_all(jobs.iter().map(|(id, seed)| renter::follow(&md, *id, seed, Duration::from_secs(600), |_| {}))).await;
     let metrics = reqwest::get(format!("{}/metrics", worker.endpoint)).await.unwrap().text().await.unwrap();
     stop_worker("bob", worker.child).unwrap();
-    let log = plain(&std::fs::read_to_string(market.dir.path().join("bob.log")).unwrap());
+    let log = plain(&std::fs::read_to_string(&log_path).unwrap());
     let [runaway, honest] = [ended[0].as_ref().unwrap(), ended[1].as_ref().unwrap()];
     let (runaway_id, honest_id) = (jobs[0].0, jobs[1].0);
 
@@ -83,7 +97,7 @@ async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
     let refunded: Amount = of(runaway_id).iter().filter_map(|k| if let JobEventKind::Refunded { amount, .. } = k { Some(*amount) } else { None }).sum();
     assert_eq!(refunded, escrow, "the renter got exactly its escrow back");
     let refusal = log.lines().find(|l| l.contains("refused before signing") && l.contains(&format!("job_id={runaway_id}"))).unwrap_or_else(|| panic!("no refusal of job {runaway_id} in the log:\n{log}"));
-    assert!(refusal.contains("did not finish within 2s"), "refused for running past its limit: {refusal}");
+    assert!(refusal.contains("did not finish within 10s"), "refused for running past its limit: {refusal}");
 
     // The honest job: tried, accepted, committed with the trial's result, settled.
     let created = job_event_block(&events, honest_id, |k| matches!(k, JobEventKind::Created { .. })).unwrap();
@@ -99,6 +113,23 @@ async fn a_runaway_kernel_is_refused_in_its_trial_before_anything_is_signed() {
     let computed: Vec<&str> = log.lines().filter(|l| l.contains(" computed") && l.contains(&format!("job_id={honest_id}"))).collect();
     assert_eq!(computed.len(), 1, "the honest job was computed once:\n{computed:#?}");
     assert!(computed[0].contains("trial=true"), "in its trial: {}", computed[0]);
+
+    // The order in the long lane: the runaway's trial ran, was preempted by the honest job's
+    // (smaller bound), which ran to its end; then the runaway's ran again, until its limit.
+    let lines: Vec<&str> = log.lines().collect();
+    let at = |what: &str, id: u64| -> Vec<usize> { (0..lines.len()).filter(|&i| lines[i].contains(what) && lines[i].contains(&format!("job_id={id} "))).collect() };
+    // (One trial at a time: the runaway's second run began once the honest trial's ended.)
+    let runaway_runs = at("long trial running", runaway_id);
+    let honest_runs = at("long trial running", honest_id);
+    let honest_computed = at(" computed", honest_id)[0];
+    let runaway_refused = at("refused before signing", runaway_id)[0];
+    assert_eq!(runaway_runs.len(), 2, "the runaway's trial ran twice (preempted once): {runaway_runs:?}");
+    assert_eq!(honest_runs.len(), 1, "the honest trial ran once, never preempted: {honest_runs:?}");
+    assert!(
+        runaway_runs[0] < honest_runs[0] && honest_runs[0] < runaway_runs[1] && runaway_runs[1] < runaway_refused && honest_computed < runaway_refused,
+        "runaway ran, honest ran, runaway ran again and was refused after the honest job was computed: lines {runaway_runs:?}, {honest_runs:?}, {honest_computed}, {runaway_refused}"
+    );
+    assert!(metrics.contains("capacloud_worker_trial_preemptions_total 1"), "one preemption counted:\n{metrics}");
 
     assert_provider_unharmed(&m, &events, bob.address(), stake_before).await;
     let (balance, total) = m.balance_check().await.unwrap();

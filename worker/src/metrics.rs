@@ -36,6 +36,8 @@ pub struct Metrics {
     /// Jobs run before signing for them that finished (a trial that failed counts in
     /// `failures` under its reason, e.g. `timeout`).
     pub trials: Counter,
+    /// Long trials stopped for a trial with a smaller static bound (each starts again later).
+    pub trial_preemptions: Counter,
     /// Live jobs the worker tracks, by contract state.
     pub jobs: Family<StateLabel, Gauge>,
     /// Jobs this worker took part in that ended, by final state.
@@ -56,6 +58,7 @@ impl Default for Metrics {
             rpc_errors: Counter::default(),
             gpu_seconds: Counter::default(),
             trials: Counter::default(),
+            trial_preemptions: Counter::default(),
             jobs: Family::default(),
             jobs_finished: Family::default(),
             withdrawn_wnd: Counter::default(),
@@ -67,6 +70,7 @@ impl Default for Metrics {
         registry.register("rpc_errors", "Chain RPC errors", m.rpc_errors.clone());
         registry.register("gpu_seconds", "Seconds of kernel execution on the GPU", m.gpu_seconds.clone());
         registry.register("trials", "Jobs run before signing for them that finished", m.trials.clone());
+        registry.register("trial_preemptions", "Long trials stopped for a trial with a smaller static bound", m.trial_preemptions.clone());
         registry.register("gpu_healthy", "1 while the GPU passes its health probe and the offer is listed", m.gpu_healthy.clone());
         m.gpu_healthy.set(1);
         registry.register("jobs", "Live jobs tracked, by contract state", m.jobs.clone());
@@ -112,6 +116,7 @@ mod tests {
         m.rpc_errors.inc();
         m.gpu_seconds.inc_by(1.5);
         m.trials.inc();
+        m.trial_preemptions.inc_by(2);
         m.jobs.get_or_create(&StateLabel { state: "Assigned".into() }).set(2);
         let text = m.encode();
         for line in [
@@ -120,6 +125,7 @@ mod tests {
             "capacloud_worker_rpc_errors_total 1",
             "capacloud_worker_gpu_seconds_total 1.5",
             "capacloud_worker_trials_total 1",
+            "capacloud_worker_trial_preemptions_total 2",
             "capacloud_worker_jobs{state=\"Assigned\"} 2",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");

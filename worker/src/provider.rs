@@ -29,11 +29,14 @@
 //! worker has signed for (`Worker::gpu_slot`): jobs whose static bound
 //! ([`capacloud_executor::cost`], every task together) is at most [`TRUSTED_OPS`] — seconds
 //! of work at most — in a quick lane (`Worker::quick_slot`), the others, which *could* run
-//! until the time limit, in theirs (`Worker::trial_slot`), whose sandboxed child runs at the
-//! lowest CPU priority ([`crate::isolate::Priority::Background`]). A renter's slow kernel
-//! can delay other long trials, but neither a small job's trial nor a signed job's kernel:
-//! on a CPU adapter it gets only the cycles they leave (on a GPU it shares the device). A
-//! trial still running when its job's accept or bid window closes is stopped.
+//! until the time limit, in theirs (`Worker::long_lane`), whose sandboxed child runs at the
+//! lowest CPU priority ([`crate::isolate::Priority::Background`]). The long lane runs the
+//! smallest static bound first, and a long trial is stopped (started again later) when one
+//! with a smaller bound arrives ([`crate::lane`]): a renter's runaway kernel, whose bound is
+//! near the limits, delays no provably shorter trial, neither a small job's trial nor a
+//! signed job's kernel; on a CPU adapter it gets only the cycles they leave (on a GPU it
+//! shares the device). A trial still running when its job's accept or bid window closes is
+//! stopped.
 //!
 //! A verifier whose re-execution fails (the kernel crashes or fails on its device, its
 //! inputs cannot be fetched, or its GPU fails its probe) bows out before committing
@@ -385,12 +388,12 @@ pub struct Worker {
     /// One kernel at a time on the GPU: concurrent jobs queue here, not in VRAM.
     gpu_slot: tokio::sync::Semaphore,
     /// One long trial at a time (kernels of jobs not yet signed for whose static bound
-    /// exceeds [`TRUSTED_OPS`], see the module docs), in a lane beside `gpu_slot`'s: a
-    /// renter's runaway trial slows a signed job's kernel at most by sharing the GPU with
-    /// it, never by holding it.
-    trial_slot: tokio::sync::Semaphore,
+    /// exceeds [`TRUSTED_OPS`], see the module docs), shortest bound first and preempted by a
+    /// shorter one ([`crate::lane`]), in a lane beside `gpu_slot`'s: a renter's runaway trial
+    /// slows a signed job's kernel at most by sharing the GPU with it, never by holding it.
+    long_lane: crate::lane::LongLane,
     /// One quick trial at a time (static bound at most [`TRUSTED_OPS`]): a runaway kernel in
-    /// `trial_slot` never delays a small job's trial.
+    /// `long_lane` never delays a small job's trial.
     quick_slot: tokio::sync::Semaphore,
     /// Background computations by (job, role).
     running: Mutex<BTreeMap<(u64, Role), Running>>,
@@ -417,6 +420,8 @@ impl Worker {
         let state = cfg.state_file.as_ref().map(|p| WorkerState::load(p)).unwrap_or_default();
         let loaded = cfg.state_file.as_ref().is_some_and(|p| p.exists());
         let cfg_offer = cfg.offer_id;
+        // Dropping a run stops it only in the sandbox (its child is killed).
+        let preemptive = cfg.isolate.is_some();
         Arc::new(Self {
             me: chain.address(),
             chain,
@@ -429,7 +434,7 @@ impl Worker {
             state: Mutex::new(state),
             metrics,
             gpu_slot: tokio::sync::Semaphore::new(1),
-            trial_slot: tokio::sync::Semaphore::new(1),
+            long_lane: crate::lane::LongLane::new(preemptive),
             quick_slot: tokio::sync::Semaphore::new(1),
             running: Mutex::new(BTreeMap::new()),
             checks: Mutex::new(BTreeMap::new()),
@@ -1074,14 +1079,14 @@ impl Worker {
     /// Runs `spec` over every task's inputs, in the kernel sandbox unless configured
     /// in-process; each task's output and commitment, in order.
     /// A long trial's child runs in the background ([`crate::isolate::Priority`]).
-    async fn run_kernels(&self, id: u64, spec: &JobSpec, task_inputs: Vec<BTreeMap<u32, Vec<u8>>>, lane: Lane) -> Result<Vec<(Vec<u8>, capacloud_executor::merkle::Commitment)>, WorkerError> {
+    async fn run_kernels(&self, id: u64, spec: &JobSpec, task_inputs: &[BTreeMap<u32, Vec<u8>>], lane: Lane) -> Result<Vec<(Vec<u8>, capacloud_executor::merkle::Commitment)>, WorkerError> {
         let priority = if lane == Lane::Trial { crate::isolate::Priority::Background } else { crate::isolate::Priority::Normal };
         match &self.cfg.isolate {
-            Some(exe) => crate::isolate::execute_tasks_at(exe, spec, &task_inputs, &self.cfg.limits, crate::isolate::STARTUP_GRACE, priority)
+            Some(exe) => crate::isolate::execute_tasks_at(exe, spec, task_inputs, &self.cfg.limits, crate::isolate::STARTUP_GRACE, priority)
                 .await
                 .map_err(|source| WorkerError::Isolated { job: id, source }),
             None => {
-                let (gpu, limits, spec) = (self.gpu.clone(), self.cfg.limits.clone(), spec.clone());
+                let (gpu, limits, spec, task_inputs) = (self.gpu.clone(), self.cfg.limits.clone(), spec.clone(), task_inputs.to_vec());
                 tokio::task::spawn_blocking(move || {
                     let mut out = Vec::new();
                     capacloud_executor::batch::execute_batch(&gpu, &spec, task_inputs, &limits, |_, e| {
@@ -1116,7 +1121,7 @@ impl Worker {
         let expected = probe.cpu_reference(&prepared);
         let (spec, inputs) = prepared.to_job();
         let _slot = self.gpu_slot.acquire().await.expect("the semaphore is never closed");
-        match self.run_kernels(u64::MAX, &spec, vec![inputs], Lane::Signed).await {
+        match self.run_kernels(u64::MAX, &spec, std::slice::from_ref(&inputs), Lane::Signed).await {
             Ok(out) if out.len() == 1 && out[0].0 == expected => true,
             Ok(_) => {
                 tracing::error!(provider = ?self.me, "GPU health probe: wrong output");
@@ -1216,7 +1221,7 @@ impl Worker {
             return Ok(Computed { roots, batch_root, answer: [0; 32], salt, round });
         }
         let input = self.job_input(id).await?;
-        let (spec, manifest, _) = self.load_job(id, core, &input).await?;
+        let (spec, manifest, ops) = self.load_job(id, core, &input).await?;
         let tasks: Vec<u32> = match role {
             Role::Provider => (0..core.tasks).collect(),
             Role::Verifier(_) => sample::sampled::<Sha>(&core.check_seed, core.tasks, core.check_rate_bps, !core.seed_revealed),
@@ -1228,18 +1233,37 @@ impl Worker {
         if !self.healthy() {
             return Err(WorkerError::GpuUnhealthy { job: id });
         }
-        let slot = match lane {
-            Lane::Signed => &self.gpu_slot,
-            Lane::QuickTrial => &self.quick_slot,
-            Lane::Trial => &self.trial_slot,
-        }
-        .acquire()
-        .await
-        .expect("the semaphore is never closed");
         let trial = lane != Lane::Signed;
-        let started = Instant::now();
-        let results = self.run_kernels(id, &spec, task_inputs, lane).await;
-        drop(slot);
+        let (results, started) = match lane {
+            Lane::Trial => {
+                let bound = ops.saturating_mul(tasks.len() as u64);
+                let started = Mutex::new(Instant::now());
+                let (me, spec, inputs, started_at) = (&*self, &spec, &task_inputs[..], &started);
+                let mut runs = 0u32;
+                let ran = self
+                    .long_lane
+                    .run(bound, move || {
+                        runs += 1;
+                        if runs > 1 {
+                            me.metrics.trial_preemptions.inc();
+                        }
+                        *started_at.lock().unwrap() = Instant::now();
+                        tracing::info!(job_id = id, bound, run = runs, "long trial running");
+                        async move { me.run_kernels(id, spec, inputs, lane).await }
+                    })
+                    .await;
+                if ran.preempted > 0 {
+                    tracing::info!(job_id = id, bound, preempted = ran.preempted, "long trial ran to its end after preemption");
+                }
+                (ran.output, started.into_inner().unwrap())
+            }
+            Lane::Signed | Lane::QuickTrial => {
+                let slot = if lane == Lane::Signed { &self.gpu_slot } else { &self.quick_slot };
+                let _slot = slot.acquire().await.expect("the semaphore is never closed");
+                let started = Instant::now();
+                (self.run_kernels(id, &spec, &task_inputs, lane).await, started)
+            }
+        };
         let results = match results {
             Ok(r) => r,
             Err(e) => {
