@@ -44,13 +44,13 @@ async fn submit(md: &capacloud_client::Marketplace<'_>, blobs: &LocalStore, jour
     renter::create(md, journal, &input, seed, now).await.unwrap()
 }
 
-/// Runs `worker`'s passes until it has committed to `job` (at most 60 s, no step failing);
-/// the steps it took.
-async fn passes_until_committed(worker: &Arc<Worker>, job: u64) -> Vec<(u64, &'static str)> {
+/// Runs `worker`'s passes until it has taken `step` on `job` (at most 60 s, no step
+/// failing); the steps it took.
+async fn passes_until(worker: &Arc<Worker>, job: u64, step: &'static str) -> Vec<(u64, &'static str)> {
     let mut steps = Vec::new();
     let start = Instant::now();
-    while !steps.contains(&(job, "committed")) {
-        assert!(start.elapsed() < Duration::from_secs(60), "no commitment: {steps:?}");
+    while !steps.contains(&(job, step)) {
+        assert!(start.elapsed() < Duration::from_secs(60), "never {step}: {steps:?}");
         let r = worker.pass().await.unwrap();
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         steps.extend(r.actions);
@@ -91,7 +91,7 @@ async fn restarted_worker_resumes_without_double_submitting() {
     let bob_w = worker_chain(&node.url(), dev::bob()).await;
     let steps = {
         let first = Worker::new(bob_w.clone(), m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default()));
-        passes_until_committed(&first, job).await
+        passes_until(&first, job, "committed").await
     };
     assert_eq!(steps, vec![(job, "accepted"), (job, "committed")]);
     assert_eq!(m.job_core(job).await.unwrap().unwrap().state, JobState::Committed);
@@ -189,17 +189,7 @@ async fn dead_worker_job_is_refunded_and_the_penalty_goes_to_the_treasury() {
     // result only in memory).
     {
         let w = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), Arc::new(Metrics::default()));
-        let start = Instant::now();
-        loop {
-            assert!(start.elapsed() < Duration::from_secs(60), "never accepted");
-            let r = w.pass().await.unwrap();
-            assert!(r.errors.is_empty(), "{:?}", r.errors);
-            if !r.actions.is_empty() {
-                assert_eq!(r.actions, vec![(job, "accepted")]);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        assert_eq!(passes_until(&w, job, "accepted").await, vec![(job, "accepted")]);
     }
     let accepted = m.job_core(job).await.unwrap().unwrap();
     assert_eq!(accepted.state, JobState::Assigned);
@@ -254,7 +244,7 @@ async fn a_worker_killed_with_its_reveal_in_the_pool_does_not_send_it_again() {
         c
     };
     let first = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default()));
-    assert_eq!(passes_until_committed(&first, job).await, vec![(job, "accepted"), (job, "committed")]);
+    assert_eq!(passes_until(&first, job, "committed").await, vec![(job, "accepted"), (job, "committed")]);
     let core = m.job_core(job).await.unwrap().unwrap();
     while dave.finalized_number().await.unwrap() <= core.commit_block {
         tokio::time::sleep(Duration::from_millis(200)).await;
