@@ -143,6 +143,12 @@ impl WorkerError {
     fn unexecutable(&self) -> bool {
         matches!(self, WorkerError::Unavailable { .. } | WorkerError::Invalid { .. } | WorkerError::Exec { .. } | WorkerError::Isolated { .. })
     }
+
+    /// Whether this machine, not the job, failed: its GPU, its disk too full for the job, or
+    /// its blob store (a full or failing disk while storing what the job needs or produces).
+    fn local(&self) -> bool {
+        matches!(self, WorkerError::GpuUnhealthy { .. } | WorkerError::DiskFull { .. } | WorkerError::Blob(_))
+    }
 }
 
 /// How the worker behaves.
@@ -284,6 +290,26 @@ fn job_bytes(spec: &JobSpec) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// Whether a fetched blob is kept in the worker's store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// Kept: the job will run on it.
+    Stored,
+    /// Only fetched and checked against its hash (a vote on a job's inputs).
+    Checked,
+}
+
+/// A failed fetch for job `id` (`context` prefixes the reason): a failure of this worker's
+/// own store (keeping the fetched copy on a full disk, say) is this machine's trouble, not a
+/// sign the job's inputs are missing, so it is not reported (or voted) as such; any other
+/// failure (no answer, not found, too large, the wrong bytes) makes them unavailable.
+fn fetch_failed(id: u64, context: &str, e: blob::BlobError) -> WorkerError {
+    match e {
+        blob::BlobError::Io(_) => WorkerError::Blob(e),
+        e => WorkerError::Unavailable { job: id, reason: format!("{context}{e}") },
+    }
 }
 
 /// Bytes free for an unprivileged writer on the filesystem holding `dir`.
@@ -776,7 +802,8 @@ impl Worker {
                 let available = match self.checked_in_background(id, core, Purpose::Vote).await? {
                     None => return Ok(None),
                     Some(Ok(())) => true,
-                    Some(Err(e @ (WorkerError::Chain(_) | WorkerError::StepTimeout { .. } | WorkerError::Join { .. }))) => return Err(e),
+                    // This machine's trouble is no evidence about the inputs: no vote yet.
+                    Some(Err(e @ (WorkerError::Chain(_) | WorkerError::StepTimeout { .. } | WorkerError::Join { .. } | WorkerError::Blob(_)))) => return Err(e),
                     Some(Err(_)) => false,
                 };
                 market.report(id, available).await?;
@@ -789,9 +816,10 @@ impl Worker {
                         Ok(Some("verification committed"))
                     }
                     Ok(None) => Ok(None),
-                    Err(e) if e.unexecutable() || matches!(e, WorkerError::GpuUnhealthy { .. }) => {
+                    Err(e) if e.unexecutable() || e.local() => {
                         // Its inputs cannot be fetched, its kernel fails on this device, or
-                        // this GPU does: bowing out costs nothing, a missed commitment the bond.
+                        // this machine does (GPU, disk, store): bowing out costs nothing, a
+                        // missed commitment the bond.
                         tracing::warn!(job_id = id, %e, "bowing out as verifier");
                         self.metrics.fail(e.reason());
                         market.report(id, false).await?;
@@ -879,7 +907,7 @@ impl Worker {
         match checked {
             Ok(()) => Ok(true),
             Err(e @ (WorkerError::Chain(_) | WorkerError::StepTimeout { .. } | WorkerError::Join { .. })) => Err(e),
-            Err(e @ (WorkerError::DiskFull { .. } | WorkerError::State { .. } | WorkerError::GpuUnhealthy { .. })) => {
+            Err(e) if e.local() || matches!(e, WorkerError::State { .. }) => {
                 // This machine's trouble, not the job's: looked at again on a later pass.
                 tracing::warn!(job_id = id, %e, "job not taken");
                 self.metrics.fail(e.reason());
@@ -908,13 +936,16 @@ impl Worker {
                 let (me, core) = (self.clone(), core.clone());
                 tokio::spawn(async move {
                     let checked = async {
+                        // A vote only needs to know the job's inputs can be had: nothing is
+                        // stored (a verifier's full disk must not decide its vote).
+                        let keep = if purpose == Purpose::Take { Keep::Stored } else { Keep::Checked };
                         let input = me.job_input(id).await?;
-                        let (spec, manifest, ops) = me.load_job(id, &core, &input).await?;
+                        let (spec, manifest, ops) = me.load_job(id, &core, &input, keep).await?;
                         if purpose == Purpose::Take {
                             me.check_disk(id, &spec, core.tasks)?;
                         }
                         for t in 0..manifest.tasks.len() {
-                            me.fetch_task(id, &spec, &manifest, t).await?;
+                            me.fetch_task(id, &spec, &manifest, t, keep).await?;
                         }
                         if purpose == Purpose::Take {
                             let lane = if ops.saturating_mul(u64::from(core.tasks)) > TRUSTED_OPS { Lane::Trial } else { Lane::QuickTrial };
@@ -949,12 +980,12 @@ impl Worker {
 
     /// The job's spec and manifest, fetched and checked against the job, and the static bound
     /// on the operations one of its tasks executes.
-    async fn load_job(&self, id: u64, core: &JobCore, input: &JobInput) -> Result<(JobSpec, TaskManifest, u64), WorkerError> {
+    async fn load_job(&self, id: u64, core: &JobCore, input: &JobInput, keep: Keep) -> Result<(JobSpec, TaskManifest, u64), WorkerError> {
         let invalid = |reason: String| WorkerError::Invalid { job: id, reason };
-        let unavailable = |e: blob::BlobError| WorkerError::Unavailable { job: id, reason: e.to_string() };
+        let unavailable = |e: blob::BlobError| fetch_failed(id, "", e);
         let uri = String::from_utf8(input.uri.clone()).map_err(|_| invalid("the spec URI is not UTF-8".into()))?;
         let limits = &self.cfg.limits.spec;
-        let bytes = self.fetch(&input.spec_hash, &uri, max_spec_bytes(limits)).await.map_err(unavailable)?;
+        let bytes = self.fetch(&input.spec_hash, &uri, max_spec_bytes(limits), keep).await.map_err(unavailable)?;
         let spec = JobSpec::decode_spec_with_limits(&bytes, limits).map_err(|e| invalid(e.to_string()))?;
         if spec.determinism != Determinism::Exact {
             return Err(invalid("only exact kernels can be spot-checked".into()));
@@ -978,7 +1009,7 @@ impl Worker {
         } else {
             let muri = capacloud_client::renter::sibling_uri(&uri, &input.manifest_hash);
             let max = u64::from(core.tasks) * (spec.bindings.len() as u64) * 700 + 64;
-            let m = self.fetch(&input.manifest_hash, &muri, max).await.map_err(unavailable)?;
+            let m = self.fetch(&input.manifest_hash, &muri, max, keep).await.map_err(unavailable)?;
             TaskManifest::decode_for(&m, &spec, core.tasks, &input.manifest_hash).map_err(|e| invalid(e.to_string()))?
         };
         let per_task = job_bytes(&spec);
@@ -988,8 +1019,15 @@ impl Worker {
         Ok((spec, manifest, ops))
     }
 
-    async fn fetch(&self, h: &Hash32, uri: &str, max: u64) -> Result<Vec<u8>, blob::BlobError> {
-        match tokio::time::timeout(self.cfg.fetch_timeout, self.resolver.fetch(h, uri, max)).await {
+    /// Blob `h` through `uri`, within the fetch timeout; kept in the store when `keep`.
+    async fn fetch(&self, h: &Hash32, uri: &str, max: u64, keep: Keep) -> Result<Vec<u8>, blob::BlobError> {
+        let fetched = async {
+            match keep {
+                Keep::Stored => self.resolver.fetch(h, uri, max).await,
+                Keep::Checked => self.resolver.fetch_unkept(h, uri, max).await,
+            }
+        };
+        match tokio::time::timeout(self.cfg.fetch_timeout, fetched).await {
             Ok(r) => r,
             Err(_) => Err(blob::BlobError::Http { url: uri.into(), reason: format!("no answer within {:?}", self.cfg.fetch_timeout) }),
         }
@@ -1008,11 +1046,13 @@ impl Worker {
         Ok(())
     }
 
-    async fn fetch_task(&self, id: u64, spec: &JobSpec, manifest: &TaskManifest, task: usize) -> Result<BTreeMap<u32, Vec<u8>>, WorkerError> {
+    /// Task `task`'s inputs by binding, fetched (and kept as `keep` says) and checked
+    /// against their declared lengths.
+    async fn fetch_task(&self, id: u64, spec: &JobSpec, manifest: &TaskManifest, task: usize, keep: Keep) -> Result<BTreeMap<u32, Vec<u8>>, WorkerError> {
         let mut inputs = BTreeMap::new();
         for (binding, r) in manifest.inputs_of(spec, task) {
             let InputRef { sha256, uri, len } = r;
-            let data = self.fetch(&sha256, &uri, len).await.map_err(|e| WorkerError::Unavailable { job: id, reason: format!("task {task}: {e}") })?;
+            let data = self.fetch(&sha256, &uri, len, keep).await.map_err(|e| fetch_failed(id, &format!("task {task}: "), e))?;
             if data.len() as u64 != len {
                 return Err(WorkerError::Invalid { job: id, reason: format!("task {task} input {binding}: {} bytes, {len} declared", data.len()) });
             }
@@ -1221,14 +1261,19 @@ impl Worker {
             return Ok(Computed { roots, batch_root, answer: [0; 32], salt, round });
         }
         let input = self.job_input(id).await?;
-        let (spec, manifest, ops) = self.load_job(id, core, &input).await?;
+        let (spec, manifest, ops) = self.load_job(id, core, &input, Keep::Stored).await?;
         let tasks: Vec<u32> = match role {
             Role::Provider => (0..core.tasks).collect(),
             Role::Verifier(_) => sample::sampled::<Sha>(&core.check_seed, core.tasks, core.check_rate_bps, !core.seed_revealed),
         };
+        if matches!(role, Role::Verifier(_)) {
+            // The provider checked before signing; a drawn verifier checks before fetching
+            // and running its sample, whose outputs (declared by the renter) must fit.
+            self.check_disk(id, &spec, tasks.len() as u32)?;
+        }
         let mut task_inputs = Vec::with_capacity(tasks.len());
         for &t in &tasks {
-            task_inputs.push(self.fetch_task(id, &spec, &manifest, t as usize).await?);
+            task_inputs.push(self.fetch_task(id, &spec, &manifest, t as usize, Keep::Stored).await?);
         }
         if !self.healthy() {
             return Err(WorkerError::GpuUnhealthy { job: id });

@@ -603,6 +603,21 @@ impl Resolver {
     /// [`BlobError::BadUri`] when `uri` names another hash; [`BlobError::TooLarge`]; fetch
     /// and hash errors.
     pub async fn fetch(&self, h: &[u8; 32], uri: &str, max_len: u64) -> Result<Vec<u8>, BlobError> {
+        self.fetch_keeping(h, uri, max_len, true).await
+    }
+
+    /// As [`Resolver::fetch`], but a blob fetched remotely is checked and returned, not
+    /// cached: for a reader that only needs to know the blob can be had (a verifier voting
+    /// on a job's inputs), whose disk it must not fill.
+    ///
+    /// # Errors
+    /// As [`Resolver::fetch`]; a local store's failure is [`BlobError::Io`] and no other
+    /// error is.
+    pub async fn fetch_unkept(&self, h: &[u8; 32], uri: &str, max_len: u64) -> Result<Vec<u8>, BlobError> {
+        self.fetch_keeping(h, uri, max_len, false).await
+    }
+
+    async fn fetch_keeping(&self, h: &[u8; 32], uri: &str, max_len: u64, keep: bool) -> Result<Vec<u8>, BlobError> {
         if parse_uri(uri)? != *h {
             return Err(BlobError::BadUri(format!("{uri} (does not name {})", hex::encode(h))));
         }
@@ -611,7 +626,9 @@ impl Resolver {
                 // Absent, or a copy that fails its hash (torn by a crash): fetch it again.
                 self.local.discard(&hex::encode(h))?;
                 let data = http::get_checked(&self.http, uri, h, max_len).await?;
-                self.local.put(&data).await?;
+                if keep {
+                    self.local.put(&data).await?;
+                }
                 Ok(data)
             }
             other => other,

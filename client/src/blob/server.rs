@@ -549,6 +549,8 @@ mod tests {
         let resolver = super::super::Resolver::new(local.clone());
         assert!(matches!(resolver.fetch(&h, &url, 999).await, Err(BlobError::TooLarge { limit: 999, .. })));
         assert!(matches!(local.get_sync(&h), Err(BlobError::NotFound(_))), "nothing cached from a refused fetch");
+        assert_eq!(resolver.fetch_unkept(&h, &url, 1000).await.unwrap(), data, "checked, not kept");
+        assert!(matches!(local.get_sync(&h), Err(BlobError::NotFound(_))), "nothing cached from an unkept fetch");
         assert_eq!(resolver.fetch(&h, &url, 1000).await.unwrap(), data);
         assert_eq!(local.get_sync(&h).unwrap(), data, "cached");
         let other = sha256(b"other");
@@ -557,6 +559,15 @@ mod tests {
         std::fs::write(cache.path().join(hex::encode(h)), b"").unwrap();
         assert_eq!(resolver.fetch(&h, &url, 1000).await.unwrap(), data, "a torn cached copy is fetched again");
         assert_eq!(local.get_sync(&h).unwrap(), data, "and replaced");
+
+        // A store that cannot keep what it fetched (its directory gone, as a full disk
+        // refuses): a local I/O error, which the worker does not take for a missing blob;
+        // an unkept fetch does not touch the store.
+        let gone = tempfile::tempdir().unwrap();
+        let broken = super::super::Resolver::new(LocalStore::new(gone.path().join("store")).unwrap());
+        std::fs::remove_dir_all(gone.path().join("store")).unwrap();
+        assert!(matches!(broken.fetch(&h, &url, 1000).await, Err(BlobError::Io(_))));
+        assert_eq!(broken.fetch_unkept(&h, &url, 1000).await.unwrap(), data);
     }
 
     #[tokio::test]
