@@ -498,6 +498,47 @@ pub async fn provider_with_offer(
     mp.list_offer(None, offer).await.expect("list_offer").0
 }
 
+/// Two providers on a fresh marketplace, each able to check the other: a node whose blocks
+/// the test makes (a second apart), the contract deployed by Alice ([`deploy_fast`], 6-block
+/// accept and bid windows, 12-block reveal window), Bob and Charlie staked 20 WND each with a
+/// lavapipe offer, and the stake-snapshot epoch passed so both can be drawn as verifiers.
+pub struct TwoProviderMarket {
+    /// Dropped before the node it makes blocks for.
+    pub producer: BlockProducer,
+    pub node: TestNode,
+    /// Alice, Bob, Charlie, Dave, Eve, Ferdie.
+    pub chains: [capacloud_client::chain::Chain; 6],
+    pub market: subxt::utils::H160,
+    pub bob_offer: u64,
+    pub charlie_offer: u64,
+    pub gpu: std::sync::Arc<capacloud_executor::Gpu>,
+}
+
+/// Starts a [`TwoProviderMarket`] whose offers ask `price` per unit, or `None` (outside CI)
+/// when the contract, the GPU adapter or the node is missing.
+///
+/// # Panics
+/// When a call fails.
+pub async fn two_provider_market(test: &str, price: u128) -> Option<TwoProviderMarket> {
+    let art = contract_artifacts(test)?;
+    let gpu = gpu_or_skip(test)?;
+    let node = TestNode::start_manual(test)?;
+    let block = Duration::from_secs(1);
+    let producer = node.produce_blocks(block, 0);
+    let chains = dev_chains(&node.url()).await;
+    let m = deploy_fast(&chains[0], &art.code, 6, 12).await;
+    let stake = 20 * capacloud_client::marketplace::UNITS_PER_WND;
+    let bob_offer = provider_with_offer(&m, &chains[1], stake, &lavapipe_offer(price)).await;
+    let charlie_offer = provider_with_offer(&m, &chains[2], stake, &lavapipe_offer(price)).await;
+    // As fast as the node makes blocks while waiting for the epoch that makes the new
+    // stakes drawable.
+    producer.set_interval(Duration::from_millis(10));
+    next_epoch(&m).await;
+    producer.set_interval(block);
+    let market = m.address();
+    Some(TwoProviderMarket { producer, node, chains, market, bob_offer, charlie_offer, gpu })
+}
+
 /// A binary of this workspace (`capacloud`, `capacloud-worker`), built beside the test
 /// executables by `cargo build --workspace --bins` (what `make test` runs first).
 ///

@@ -16,10 +16,7 @@ use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, Terms};
 use capacloud_client::Marketplace;
 use capacloud_tests::procs::stop_worker;
-use capacloud_tests::{
-    assert_provider_unharmed, binary_worker_market, contract_artifacts, deploy_fast, dev_chains, gpu_or_skip, job_events, lavapipe_offer, next_epoch, provider_with_offer, renter_side,
-    worker_chain, worker_config, SmallDisk, TestNode,
-};
+use capacloud_tests::{assert_provider_unharmed, binary_worker_market, job_events, renter_side, two_provider_market, worker_chain, worker_config, SmallDisk};
 use capacloud_worker::metrics::{ActionLabel, Metrics};
 use capacloud_worker::provider::Worker;
 use std::sync::Arc;
@@ -92,28 +89,18 @@ async fn a_worker_declines_a_job_its_disk_cannot_hold() {
 async fn a_verifier_whose_disk_cannot_hold_the_sample_bows_out() {
     let test = "a_verifier_whose_disk_cannot_hold_the_sample_bows_out";
     let Some(disk) = SmallDisk::mount(test, 8) else { return };
-    let Some(art) = contract_artifacts(test) else { return };
-    let Some(gpu) = gpu_or_skip(test) else { return };
-    // Blocks made by hand: a second apart, but as fast as the node makes them while waiting
-    // for the epoch that makes the new stakes drawable.
-    let Some(node) = TestNode::start_manual(test) else { return };
-    let block = Duration::from_secs(1);
-    let producer = node.produce_blocks(block, 0);
-    let [alice, bob, charlie, dave, _, _] = &dev_chains(&node.url()).await;
-    let m = deploy_fast(alice, &art.code, 6, 12).await;
-    let bob_offer = provider_with_offer(&m, bob, 20 * UNITS_PER_WND, &lavapipe_offer(PRICE)).await;
-    let charlie_offer = provider_with_offer(&m, charlie, 20 * UNITS_PER_WND, &lavapipe_offer(PRICE)).await;
-    producer.set_interval(Duration::from_millis(10));
-    next_epoch(&m).await;
-    producer.set_interval(block);
+    let Some(fx) = two_provider_market(test, PRICE).await else { return };
+    let [alice, bob, _, dave, _, _] = &fx.chains;
+    let (m, url, gpu) = (Marketplace::unchecked(alice, fx.market), fx.node.url(), fx.gpu.clone());
+    let (bob_offer, charlie_offer) = (fx.bob_offer, fx.charlie_offer);
     let bob_before = m.provider(bob.address()).await.unwrap().unwrap();
 
     // Bob's store is the small disk; Charlie's and the renter's are ordinary directories
     // (the renter's served over HTTP, where Bob fetches the spec).
     let charlie_dir = tempfile::tempdir().unwrap();
     let bob_metrics = Arc::new(Metrics::default());
-    let bob_w = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), LocalStore::new(disk.path()).unwrap(), worker_config(bob_offer, PRICE, 1, false), bob_metrics.clone());
-    let charlie_w = Worker::new(worker_chain(&node.url(), dev::charlie()).await, m.address(), gpu, LocalStore::new(charlie_dir.path()).unwrap(), worker_config(charlie_offer, PRICE, 2, true), Arc::new(Metrics::default()));
+    let bob_w = Worker::new(worker_chain(&url, dev::bob()).await, m.address(), gpu.clone(), LocalStore::new(disk.path()).unwrap(), worker_config(bob_offer, PRICE, 1, false), bob_metrics.clone());
+    let charlie_w = Worker::new(worker_chain(&url, dev::charlie()).await, m.address(), gpu, LocalStore::new(charlie_dir.path()).unwrap(), worker_config(charlie_offer, PRICE, 2, true), Arc::new(Metrics::default()));
     let renter = renter_side().await;
     let md = m.with(dave);
     let terms = Terms { offer_id: Some(charlie_offer), max_price_per_unit: PRICE, check_rate_bps: 10_000, compute_blocks: 20, requirements: Requirements::default(), pay_if_unverified: false };
@@ -182,22 +169,14 @@ async fn a_verifier_whose_disk_cannot_hold_the_sample_bows_out() {
 async fn a_verifier_with_a_small_disk_votes_on_what_it_fetched() {
     let test = "a_verifier_with_a_small_disk_votes_on_what_it_fetched";
     let Some(disk) = SmallDisk::mount(test, 4) else { return };
-    let Some(art) = contract_artifacts(test) else { return };
-    let Some(gpu) = gpu_or_skip(test) else { return };
-    let Some(node) = TestNode::start_manual(test) else { return };
-    let block = Duration::from_secs(1);
-    let producer = node.produce_blocks(block, 0);
-    let [alice, bob, charlie, dave, _, _] = &dev_chains(&node.url()).await;
-    let m = deploy_fast(alice, &art.code, 6, 12).await;
-    let bob_offer = provider_with_offer(&m, bob, 20 * UNITS_PER_WND, &lavapipe_offer(PRICE)).await;
-    let charlie_offer = provider_with_offer(&m, charlie, 20 * UNITS_PER_WND, &lavapipe_offer(PRICE)).await;
-    producer.set_interval(Duration::from_millis(10));
-    next_epoch(&m).await;
-    producer.set_interval(block);
+    let Some(fx) = two_provider_market(test, PRICE).await else { return };
+    let [alice, bob, charlie, dave, _, _] = &fx.chains;
+    let (m, url, gpu) = (Marketplace::unchecked(alice, fx.market), fx.node.url(), fx.gpu.clone());
+    let (bob_offer, charlie_offer) = (fx.bob_offer, fx.charlie_offer);
     let bob_before = m.provider(bob.address()).await.unwrap().unwrap();
 
     let bob_metrics = Arc::new(Metrics::default());
-    let bob_w = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu, LocalStore::new(disk.path()).unwrap(), worker_config(bob_offer, PRICE, 1, false), bob_metrics.clone());
+    let bob_w = Worker::new(worker_chain(&url, dev::bob()).await, m.address(), gpu, LocalStore::new(disk.path()).unwrap(), worker_config(bob_offer, PRICE, 1, false), bob_metrics.clone());
     let renter = renter_side().await;
     let (md, mc) = (m.with(dave), m.with(charlie));
     let terms = Terms { offer_id: Some(charlie_offer), max_price_per_unit: PRICE, check_rate_bps: 0, compute_blocks: 20, requirements: Requirements::default(), pay_if_unverified: false };

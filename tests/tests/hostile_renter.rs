@@ -25,8 +25,7 @@ use capacloud_executor::workloads::Workload;
 use capacloud_client::Marketplace;
 use capacloud_tests::procs::stop_worker;
 use capacloud_tests::{
-    assert_provider_unharmed, binary_worker_market, contract_artifacts, deploy_fast, dev_chains, endpoint, gpu_or_skip, job_event_block, job_events, kernel_child_wrapper, lavapipe_offer,
-    next_epoch, provider_with_offer, renter_side, runaway_job, worker_chain, worker_config, TestNode,
+    assert_provider_unharmed, binary_worker_market, endpoint, job_event_block, job_events, kernel_child_wrapper, renter_side, runaway_job, two_provider_market, worker_chain, worker_config,
 };
 use capacloud_worker::metrics::{ActionLabel, Metrics};
 use capacloud_worker::provider::Worker;
@@ -226,20 +225,10 @@ fn crashing_job(seed: u64) -> JobBundle {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kernel_that_crashes_the_driver_costs_its_provider_and_verifier_nothing() {
     let test = "a_kernel_that_crashes_the_driver_costs_its_provider_and_verifier_nothing";
-    let Some(art) = contract_artifacts(test) else { return };
-    let Some(gpu) = gpu_or_skip(test) else { return };
-    // Blocks made by hand: a second apart, but as fast as the node makes them while waiting
-    // for the epoch that makes the new stakes drawable.
-    let Some(node) = TestNode::start_manual(test) else { return };
-    let block = Duration::from_secs(1);
-    let producer = node.produce_blocks(block, 0);
-    let [alice, bob, charlie, dave, _, _] = &dev_chains(&node.url()).await;
-    let m = deploy_fast(alice, &art.code, 6, 12).await;
-    let bob_offer = provider_with_offer(&m, bob, 20 * UNITS_PER_WND, &lavapipe_offer(PRICE)).await;
-    let charlie_offer = provider_with_offer(&m, charlie, 20 * UNITS_PER_WND, &lavapipe_offer(PRICE)).await;
-    producer.set_interval(Duration::from_millis(10));
-    next_epoch(&m).await;
-    producer.set_interval(block);
+    let Some(fx) = two_provider_market(test, PRICE).await else { return };
+    let [alice, bob, _, dave, _, _] = &fx.chains;
+    let (m, url, gpu) = (Marketplace::unchecked(alice, fx.market), fx.node.url(), fx.gpu.clone());
+    let (bob_offer, charlie_offer) = (fx.bob_offer, fx.charlie_offer);
     let bob_before = m.provider(bob.address()).await.unwrap().unwrap();
 
     // One directory plays the renter's and both providers' blob store (location-free URIs).
@@ -250,9 +239,9 @@ async fn a_kernel_that_crashes_the_driver_costs_its_provider_and_verifier_nothin
     let mut bob_cfg = worker_config(bob_offer, PRICE, 1, false);
     bob_cfg.isolate = Some(wrapper);
     let bob_metrics = Arc::new(Metrics::default());
-    let bob_w = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), bob_cfg, bob_metrics.clone());
+    let bob_w = Worker::new(worker_chain(&url, dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), bob_cfg, bob_metrics.clone());
     // Charlie cheats: it signs for jobs without running them.
-    let charlie_w = Worker::new(worker_chain(&node.url(), dev::charlie()).await, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, true), Arc::new(Metrics::default()));
+    let charlie_w = Worker::new(worker_chain(&url, dev::charlie()).await, m.address(), gpu.clone(), blobs.clone(), worker_config(charlie_offer, PRICE, 2, true), Arc::new(Metrics::default()));
 
     let md = m.with(dave);
     let terms = |offer: u64, check_rate_bps: u16| Terms { offer_id: Some(offer), max_price_per_unit: PRICE, check_rate_bps, compute_blocks: 20, requirements: Requirements::default(), pay_if_unverified: false };

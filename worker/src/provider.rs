@@ -292,6 +292,25 @@ fn job_bytes(spec: &JobSpec) -> u64 {
         .sum()
 }
 
+/// Counts a kernel run's time in the `gpu_seconds` metric when dropped: a run that ends,
+/// fails or is stopped (a preempted trial, its future dropped) counts what it used.
+struct GpuTime<'a> {
+    metrics: &'a Metrics,
+    since: Instant,
+}
+
+impl<'a> GpuTime<'a> {
+    fn start(metrics: &'a Metrics) -> Self {
+        Self { metrics, since: Instant::now() }
+    }
+}
+
+impl Drop for GpuTime<'_> {
+    fn drop(&mut self) {
+        self.metrics.gpu_seconds.inc_by(self.since.elapsed().as_secs_f64());
+    }
+}
+
 /// Whether a fetched blob is kept in the worker's store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Keep {
@@ -1294,7 +1313,10 @@ impl Worker {
                         }
                         *started_at.lock().unwrap() = Instant::now();
                         tracing::info!(job_id = id, bound, run = runs, "long trial running");
-                        async move { me.run_kernels(id, spec, inputs, lane).await }
+                        async move {
+                            let _spent = GpuTime::start(&me.metrics);
+                            me.run_kernels(id, spec, inputs, lane).await
+                        }
                     })
                     .await;
                 if ran.preempted > 0 {
@@ -1306,6 +1328,7 @@ impl Worker {
                 let slot = if lane == Lane::Signed { &self.gpu_slot } else { &self.quick_slot };
                 let _slot = slot.acquire().await.expect("the semaphore is never closed");
                 let started = Instant::now();
+                let _spent = GpuTime::start(&self.metrics);
                 (self.run_kernels(id, &spec, &task_inputs, lane).await, started)
             }
         };
@@ -1321,7 +1344,6 @@ impl Worker {
                 return Err(e);
             }
         };
-        self.metrics.gpu_seconds.inc_by(started.elapsed().as_secs_f64());
         let mut roots = Vec::with_capacity(results.len());
         for (output, commitment) in &results {
             self.store.put_output(&commitment.root, output).await?;
