@@ -923,3 +923,29 @@ pub async fn assert_provider_unharmed(m: &capacloud_client::Marketplace<'_>, eve
     assert_eq!(p.stake, stake_before, "the provider's stake untouched");
     assert_eq!(p.reputation.timeouts, 0, "no timeout on the provider's record");
 }
+
+/// The fault suite's verdict on an honest verifier that bowed out of job `job`: its
+/// `report(false)` is among `events`, nothing of `verifier`'s was slashed, and it is as it
+/// was before (`before`): the same stake and record, no lock left, nothing earned.
+///
+/// # Panics
+/// When any of these does not hold, or the verifier cannot be read.
+pub async fn assert_verifier_bowed_out_unharmed(
+    m: &capacloud_client::Marketplace<'_>,
+    events: &[(u32, capacloud_client::chain::ContractEvent)],
+    job: u64,
+    verifier: subxt::utils::H160,
+    before: &capacloud_client::marketplace::Provider,
+) {
+    use capacloud_client::marketplace::{Event, VerifierEventKind};
+    let bowed_out = events.iter().any(|(_, e)| matches!(&e.decoded, Some(Event::Verifier(v)) if v.job_id == job && v.verifier == verifier && v.kind == VerifierEventKind::ReportedUnavailable));
+    assert!(bowed_out, "the bow-out is on chain");
+    assert!(
+        !events.iter().any(|(_, e)| matches!(&e.decoded, Some(Event::Verifier(v)) if v.verifier == verifier && matches!(v.kind, VerifierEventKind::Slashed { .. }))),
+        "the verifier's bond was not slashed"
+    );
+    let after = m.provider(verifier).await.expect("the verifier is readable").expect("the verifier exists");
+    assert_eq!((after.stake, after.locked), (before.stake, 0), "its stake untouched, its bond released");
+    assert_eq!(after.reputation, before.reputation, "its record untouched");
+    assert_eq!(m.withdrawable_of(verifier).await.expect("withdrawable"), 0, "nothing earned");
+}

@@ -16,7 +16,7 @@ use capacloud_client::marketplace::*;
 use capacloud_client::renter::{self, Terms};
 use capacloud_client::Marketplace;
 use capacloud_tests::procs::stop_worker;
-use capacloud_tests::{assert_provider_unharmed, binary_worker_market, job_events, renter_side, two_provider_market, worker_chain, worker_config, SmallDisk};
+use capacloud_tests::{assert_provider_unharmed, assert_verifier_bowed_out_unharmed, binary_worker_market, job_events, renter_side, two_provider_market, worker_chain, worker_config, SmallDisk};
 use capacloud_worker::metrics::{ActionLabel, Metrics};
 use capacloud_worker::provider::Worker;
 use std::sync::Arc;
@@ -134,19 +134,10 @@ async fn a_verifier_whose_disk_cannot_hold_the_sample_bows_out() {
     assert_eq!(steps("verification committed"), 0);
     assert!(bob_metrics.failure_count("disk_full") >= 1, "for want of disk, found before running the kernel");
     assert_eq!(bob_metrics.failure_count("blob"), 0, "nothing failed to be stored: nothing was run");
-    let bowed_out = events.iter().any(|(_, e)| matches!(&e.decoded, Some(Event::Verifier(v)) if v.job_id == id && v.verifier == bob.address() && v.kind == VerifierEventKind::ReportedUnavailable));
-    assert!(bowed_out, "the bow-out is on chain");
-    assert!(
-        !events.iter().any(|(_, e)| matches!(&e.decoded, Some(Event::Verifier(v)) if v.verifier == bob.address() && matches!(v.kind, VerifierEventKind::Slashed { .. }))),
-        "Bob's bond was not slashed"
-    );
+    assert_verifier_bowed_out_unharmed(&m, &events, id, bob.address(), &bob_before).await;
     assert_eq!(job.state, JobState::Unverified, "nobody else to draw");
     assert!(std::fs::read_dir(disk.path()).unwrap().all(|f| !f.unwrap().file_name().to_string_lossy().starts_with("output-")), "Bob stored no output");
 
-    let bob_after = m.provider(bob.address()).await.unwrap().unwrap();
-    assert_eq!((bob_after.stake, bob_after.locked), (bob_before.stake, 0), "Bob's stake untouched, his bond released");
-    assert_eq!(bob_after.reputation, bob_before.reputation, "Bob's record untouched");
-    assert_eq!(md.withdrawable_of(bob.address()).await.unwrap(), 0);
     let escrow = of.iter().find_map(|k| if let JobEventKind::Created { escrow, .. } = k { Some(*escrow) } else { None }).unwrap();
     let refund = of.iter().find_map(|k| if let JobEventKind::Unverified { renter_refund, .. } = k { Some(*renter_refund) } else { None }).unwrap();
     assert_eq!(md.withdrawable_of(dave.address()).await.unwrap() - dave_before, refund, "Dave got back what the contract's Unverified rule refunds, to the unit");
