@@ -613,19 +613,7 @@ mod marketplace {
             let caller = self.env().caller();
             let mut core = self.job_in(job_id, JobState::AwaitingAccept)?;
             self.before_deadline(&core)?;
-            let offer_id = core.offer_id.ok_or(Error::WrongState)?;
-            let offer = self.own_offer(offer_id, caller)?;
-            Self::qualifies(&core, &offer)?;
-            let lock = econ::lock_for(core.value(), core.check_rate_bps, core.terms.verifier_fee_bps, core.terms.min_stake);
-            let mut p = self.registered(caller)?;
-            if p.free() < lock {
-                return Err(Error::InsufficientFreeStake);
-            }
-            p.locked += lock;
-            self.save_provider(caller, &p, false);
-            core.lock = lock;
-            core.gpu_class = offer.gpu_class;
-            self.assign(job_id, &mut core);
+            self.accept(job_id, &mut core, caller)?;
             self.jobs.insert(job_id, &core);
             Ok(())
         }
@@ -730,11 +718,15 @@ mod marketplace {
 
         /// Commits to a result: the assigned provider `sha256("P" ‖ job ‖ provider ‖
         /// batch_root ‖ salt)` before its deadline, or the drawn verifier `sha256("V" ‖ job ‖
-        /// verifier ‖ answer ‖ salt)` before its own.
+        /// verifier ‖ answer ‖ salt)` before its own. The provider of a direct hire may commit
+        /// instead of accepting (it ran the job before signing): the call accepts the job as
+        /// [`Self::accept_job`] does and commits in one transaction (one block and one call's
+        /// fee less).
         ///
         /// # Errors
         /// [`Error::JobNotFound`], [`Error::WrongState`], [`Error::NotAuthorized`],
-        /// [`Error::DeadlinePassed`], [`Error::AlreadyDone`], [`Error::BadJob`] (zero).
+        /// [`Error::DeadlinePassed`], [`Error::AlreadyDone`], [`Error::BadJob`] (zero); from a
+        /// direct hire, [`Self::accept_job`]'s.
         #[ink(message)]
         pub fn commit(&mut self, job_id: u64, commitment: Hash32) -> Result<()> {
             let caller = self.env().caller();
@@ -743,6 +735,9 @@ mod marketplace {
                 return Err(Error::BadJob);
             }
             let now = self.before_deadline(&core)?;
+            if core.state == JobState::AwaitingAccept {
+                self.accept(job_id, &mut core, caller)?;
+            }
             match core.state {
                 JobState::Assigned if caller == core.provider => {
                     core.commitment = commitment;
@@ -1185,6 +1180,25 @@ mod marketplace {
                 gpu_class: core.gpu_class,
                 commit_deadline: core.phase_deadline,
             });
+        }
+
+        /// `caller` accepts the direct hire `core` (in `AwaitingAccept`, before its deadline):
+        /// locks its stake and assigns the job to it.
+        fn accept(&mut self, job_id: u64, core: &mut JobCore, caller: Address) -> Result<()> {
+            let offer_id = core.offer_id.ok_or(Error::WrongState)?;
+            let offer = self.own_offer(offer_id, caller)?;
+            Self::qualifies(core, &offer)?;
+            let lock = econ::lock_for(core.value(), core.check_rate_bps, core.terms.verifier_fee_bps, core.terms.min_stake);
+            let mut p = self.registered(caller)?;
+            if p.free() < lock {
+                return Err(Error::InsufficientFreeStake);
+            }
+            p.locked += lock;
+            self.save_provider(caller, &p, false);
+            core.lock = lock;
+            core.gpu_class = offer.gpu_class;
+            self.assign(job_id, core);
+            Ok(())
         }
 
         /// The sampled task indices of a decided job.

@@ -79,7 +79,7 @@ async fn workers_and_renter_survive_a_node_restart() {
     assert_eq!((first.state, second.state), (JobState::Settled, JobState::Settled));
     assert_ne!(first.provider_answer, [0; 32]);
     assert_eq!(blob_roots(&first), blob_roots(&second), "same spec, same result");
-    assert_eq!(bob_metrics.step_count("committed"), 2);
+    assert_eq!(bob_metrics.step_count("accepted and committed"), 2);
     assert_eq!(bob_metrics.step_count("revealed"), 2);
 
     // Plain reads and writes through the clients made before the restart.

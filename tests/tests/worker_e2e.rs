@@ -213,13 +213,14 @@ async fn workers_run_verify_and_catch_a_cheater() {
     let c = m.provider(charlie.address()).await.unwrap().unwrap();
     assert_eq!((c.reputation.jobs_completed, c.reputation.checks_failed), (0, 0));
 
-    // Bob's /metrics over HTTP: commits, settled jobs, GPU time counted.
+    // Bob's /metrics over HTTP: commits (each accepting its direct hire), settled jobs, GPU
+    // time counted.
     let text = reqwest::get(format!("{}/metrics", machines[0].endpoint.url)).await.unwrap().text().await.unwrap();
-    for line in ["capacloud_worker_steps_total{action=\"accepted\"} 2", "capacloud_worker_steps_total{action=\"committed\"} 2", "capacloud_worker_jobs_finished_total{state=\"Settled\"} 2"] {
+    for line in ["capacloud_worker_steps_total{action=\"accepted and committed\"} 2", "capacloud_worker_jobs_finished_total{state=\"Settled\"} 2"] {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }
     assert!(machines[0].metrics.gpu_seconds.get() > 0.0);
-    assert_eq!(machines[2].metrics.step_count("committed"), 1, "Eve committed her made-up outputs once");
+    assert_eq!(machines[2].metrics.step_count("accepted and committed"), 1, "Eve committed her made-up outputs once");
     assert!(machines[1].metrics.step_count("verification revealed") >= 1);
     assert!(machines[1].metrics.gpu_seconds.get() > 0.0, "Charlie verified, in a child process");
 

@@ -91,9 +91,9 @@ async fn restarted_worker_resumes_without_double_submitting() {
     let bob_w = worker_chain(&node.url(), dev::bob()).await;
     let steps = {
         let first = Worker::new(bob_w.clone(), m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default()));
-        passes_until(&first, job, "committed").await
+        passes_until(&first, job, "accepted and committed").await
     };
-    assert_eq!(steps, vec![(job, "accepted"), (job, "committed")]);
+    assert_eq!(steps, vec![(job, "accepted and committed")]);
     assert_eq!(m.job_core(job).await.unwrap().unwrap().state, JobState::Committed);
     let saved = WorkerState::load(&state_file);
     assert_eq!((saved.next_job, saved.live.iter().copied().collect::<Vec<_>>()), (job + 1, vec![job]));
@@ -183,13 +183,15 @@ async fn dead_worker_job_is_refunded_and_the_penalty_goes_to_the_treasury() {
     let bundle = matmul_job();
     let seed = [5u8; 32];
     let md = m.with(dave);
-    let job = submit(&md, &blobs, &journal, &bundle, &terms(bob_offer, 6), &seed).await;
+    // An auction: a direct hire's provider commits as it accepts, so only a job won in an
+    // auction is ever assigned to a worker that has not committed yet.
+    let job = submit(&md, &blobs, &journal, &bundle, &Terms { offer_id: None, ..terms(bob_offer, 6) }, &seed).await;
 
-    // Bob's worker accepts (after its trial), then dies before committing (dropped, its
-    // result only in memory).
+    // Bob's worker bids (after its trial), closes the auction it won, then dies before
+    // committing (dropped, its result only in memory).
     {
         let w = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), worker_config(bob_offer, PRICE, 1, false), Arc::new(Metrics::default()));
-        assert_eq!(passes_until(&w, job, "accepted").await, vec![(job, "accepted")]);
+        assert_eq!(passes_until(&w, job, "closed auction").await, vec![(job, "bid"), (job, "closed auction")]);
     }
     let accepted = m.job_core(job).await.unwrap().unwrap();
     assert_eq!(accepted.state, JobState::Assigned);
@@ -244,7 +246,7 @@ async fn a_worker_killed_with_its_reveal_in_the_pool_does_not_send_it_again() {
         c
     };
     let first = Worker::new(worker_chain(&node.url(), dev::bob()).await, m.address(), gpu.clone(), blobs.clone(), bob_cfg(), Arc::new(Metrics::default()));
-    assert_eq!(passes_until(&first, job, "committed").await, vec![(job, "accepted"), (job, "committed")]);
+    assert_eq!(passes_until(&first, job, "accepted and committed").await, vec![(job, "accepted and committed")]);
     let core = m.job_core(job).await.unwrap().unwrap();
     while dave.finalized_number().await.unwrap() <= core.commit_block {
         tokio::time::sleep(Duration::from_millis(200)).await;

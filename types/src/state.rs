@@ -6,6 +6,7 @@
 //!   │  └─no bid─▶ Refunded                     │ │ │                       └─timeout─▶ Refunded
 //!   ▲                                          │ │ └─report (inputs)─▶ InputCheck ─▶ Assigned | Unavailable | Refunded
 //!   └────────── commit timeout (re-open once) ─┘ └─commit─▶ Committed ──seed (or silence)──┐
+//!                   (a direct hire's provider may commit from AwaitingAccept: accept + commit)
 //!                                                                                         ▼
 //!                 unchecked: Reveal ─provider reveals─▶ Settled            checked: VerifierCommit ─commit─▶ Reveal
 //!  Reveal (checked): answers equal ▶ Settled; differ ▶ VerifierCommit (round 2) ▶ Reveal ▶ Settled | Slashed | Refunded

@@ -21,7 +21,8 @@
 //!
 //! Nor does it sign for a kernel it has not seen finish: every job is executed first (a
 //! *trial*, in the sandbox, under the same limits), and accepted or bid on only once its
-//! result is in hand; the trial's result is the one committed, so nothing runs twice. A
+//! result is in hand; the trial's result is the one committed, so nothing runs twice (a
+//! direct hire is accepted by that commitment itself: one transaction, not two). A
 //! kernel that runs away, crashes or fails in its trial is refused before any signature, so
 //! it can cost the provider neither a commitment timeout nor an unavailability report it
 //! would lose (however small its static bound: a kernel that crashes the driver crashes it
@@ -782,8 +783,20 @@ impl Worker {
                 if !self.take_check(id, core).await? {
                     return Ok(None);
                 }
-                market.accept_job(id).await?;
-                Ok(Some("accepted"))
+                // The take check ran the job (its trial): commit to that result, which accepts
+                // the hire in the same transaction (one block and one call's fee less than
+                // accepting first).
+                let tried = self.state.lock().unwrap().computed.get(&id).filter(|c| c.round == 0).cloned();
+                match tried {
+                    Some(c) => {
+                        market.commit(id, hash::provider_commitment::<Sha>(id, self.me, &c.batch_root, &c.salt)).await?;
+                        Ok(Some("accepted and committed"))
+                    }
+                    None => {
+                        market.accept_job(id).await?;
+                        Ok(Some("accepted"))
+                    }
+                }
             }
             JobState::Open if core.renter != self.me && !past(0) => {
                 let price = self.cfg.bid_price;

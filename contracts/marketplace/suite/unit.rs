@@ -366,6 +366,52 @@ fn unchecked_job_settles_with_exact_payouts_and_events() {
     ghost_check(&m, &everyone());
 }
 
+/// A direct hire's provider may commit instead of accepting: one call accepts (the same
+/// checks, lock and events as `accept_job`) and commits; nobody else can use it to take a
+/// job, and the job then settles exactly as one accepted and committed in two calls.
+#[ink::test]
+fn direct_hire_is_accepted_and_committed_in_one_call() {
+    let mut m = market();
+    let id = create(&mut m, django(), job_input(Some(0), 1, 1_000, 0), &seed(9));
+    let out = Outputs::honest(id, 1);
+    let before = m.provider(bob()).unwrap();
+    // Strangers and the renter cannot take the hire by committing; a zero commitment is no
+    // commitment; nothing moved.
+    assert_eq!(provider_commit(&mut m, id, charlie(), &out), Err(Error::NotOfferOwner));
+    assert_eq!(provider_commit(&mut m, id, django(), &out), Err(Error::NotOfferOwner));
+    as_(bob());
+    assert_eq!(m.commit(id, [0; 32]), Err(Error::BadJob));
+    assert_eq!(state(&m, id), JobState::AwaitingAccept);
+    assert_eq!(m.provider(bob()).unwrap().locked, before.locked);
+    provider_commit(&mut m, id, bob(), &out).unwrap();
+    let c = m.job(id).unwrap().core;
+    assert_eq!((c.state, c.price_per_unit, c.lock, c.commit_block), (JobState::Committed, PRICE, WND, now()));
+    assert_eq!(m.provider(bob()).unwrap().locked, WND);
+    let kinds = job_kinds(id);
+    assert!(matches!(kinds[kinds.len() - 2], JobEventKind::Assigned { offer_id: 0, price_per_unit: PRICE, lock: WND, .. }), "{kinds:?}");
+    assert!(matches!(kinds[kinds.len() - 1], JobEventKind::Committed { .. }), "{kinds:?}");
+    assert_eq!(m.accept_job(id), Err(Error::WrongState));
+    assert_eq!(provider_commit(&mut m, id, bob(), &out), Err(Error::WrongState));
+    advance(1);
+    reveal_seed(&mut m, id, django(), &seed(9)).unwrap();
+    provider_reveal(&mut m, id, bob(), &out).unwrap();
+    assert_eq!(state(&m, id), JobState::Settled);
+    assert_eq!(m.withdrawable_of(bob()), WND - WND / 50);
+    assert_eq!(m.withdrawable_of(django()), 5 * WND);
+    assert_eq!(m.provider(bob()).unwrap().locked, 0);
+    // Past the accept window the hire can no longer be taken this way either.
+    let id2 = create(&mut m, django(), job_input(Some(0), 1, 1_000, 0), &seed(2));
+    advance(4);
+    assert_eq!(provider_commit(&mut m, id2, bob(), &Outputs::honest(id2, 1)), Err(Error::DeadlinePassed));
+    // Bob's free stake must cover the lock, as for accept_job.
+    let id3 = create(&mut m, django(), job_input(Some(0), 1, 1_000, 0), &seed(3));
+    as_(bob());
+    m.unstake(m.provider(bob()).unwrap().free()).unwrap();
+    assert_eq!(provider_commit(&mut m, id3, bob(), &Outputs::honest(id3, 1)), Err(Error::InsufficientFreeStake));
+    assert_eq!((state(&m, id3), m.provider(bob()).unwrap().locked), (JobState::AwaitingAccept, 0));
+    ghost_check(&m, &everyone());
+}
+
 #[ink::test]
 fn checked_job_pays_provider_and_verifier_exactly() {
     let mut m = market();

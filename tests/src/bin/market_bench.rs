@@ -169,7 +169,7 @@ async fn lifecycle(p: &Parties<'_>, tasks: u32, rate: u16, seed: Hash32) -> Resu
     let escrow = mr.required_escrow(&input, now).await?;
     let (id, r) = mr.create_job(&input, seed_commitment(&seed), escrow).await.context("create_job")?;
     cost.add(&r);
-    cost.add(&mp.accept_job(id).await.context("accept_job")?);
+    // The provider commits to the direct hire without accepting first (the commit accepts).
     let roots = outputs(id, tasks, b"bench");
     cost.add(&mp.commit(id, provider_commitment(id, p.provider.address(), &roots)).await.context("commit")?);
     let commit_block = p.m.job_core(id).await?.context("job vanished")?.commit_block;
