@@ -204,6 +204,13 @@ pub struct Computed {
     pub round: u8,
 }
 
+impl Computed {
+    /// The provider's commitment to this result for job `id`, as provider `me`.
+    pub fn provider_commitment(&self, id: u64, me: H160) -> Hash32 {
+        hash::provider_commitment::<Sha>(id, me, &self.batch_root, &self.salt)
+    }
+}
+
 mod hex32 {
     pub fn serialize<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(h))
@@ -786,10 +793,9 @@ impl Worker {
                 // The take check ran the job (its trial): commit to that result, which accepts
                 // the hire in the same transaction (one block and one call's fee less than
                 // accepting first).
-                let tried = self.state.lock().unwrap().computed.get(&id).filter(|c| c.round == 0).cloned();
-                match tried {
+                match self.held(id, 0) {
                     Some(c) => {
-                        market.commit(id, hash::provider_commitment::<Sha>(id, self.me, &c.batch_root, &c.salt)).await?;
+                        market.commit(id, c.provider_commitment(id, self.me)).await?;
                         Ok(Some("accepted and committed"))
                     }
                     None => {
@@ -817,7 +823,7 @@ impl Worker {
             JobState::Assigned if mine && core.commitment == [0; 32] && !past(0) => {
                 match self.result(id, core, Role::Provider).await {
                     Ok(Some(c)) => {
-                        market.commit(id, hash::provider_commitment::<Sha>(id, self.me, &c.batch_root, &c.salt)).await?;
+                        market.commit(id, c.provider_commitment(id, self.me)).await?;
                         Ok(Some("committed"))
                     }
                     Ok(None) => Ok(None),
@@ -1095,6 +1101,11 @@ impl Worker {
 
     // ------------------------------------------------------------ computing
 
+    /// The result the worker holds for job `id` in verifier round `round` (0: as provider).
+    fn held(&self, id: u64, round: u8) -> Option<Computed> {
+        self.state.lock().unwrap().computed.get(&id).filter(|c| c.round == round).cloned()
+    }
+
     /// The job's result for `role`: persisted, finished in the background, or started now
     /// (`None` until it is done).
     async fn result(self: &Arc<Self>, id: u64, core: &JobCore, role: Role) -> Result<Option<Computed>, WorkerError> {
@@ -1102,8 +1113,8 @@ impl Worker {
             Role::Provider => 0,
             Role::Verifier(r) => r,
         };
-        if let Some(c) = self.state.lock().unwrap().computed.get(&id).filter(|c| c.round == round) {
-            return Ok(Some(c.clone()));
+        if let Some(c) = self.held(id, round) {
+            return Ok(Some(c));
         }
         let finished = {
             let mut running = self.running.lock().unwrap();
@@ -1139,7 +1150,7 @@ impl Worker {
     /// The computation's: a kernel over its limits, crashed or failed is the job's fault
     /// (refused), an unhealthy GPU is not.
     async fn trial(self: &Arc<Self>, id: u64, core: &JobCore, lane: Lane) -> Result<(), WorkerError> {
-        if self.state.lock().unwrap().computed.get(&id).is_some_and(|c| c.round == 0) {
+        if self.held(id, 0).is_some() {
             return Ok(());
         }
         let c = self.clone().compute(id, core, Role::Provider, lane).await?;
