@@ -393,6 +393,16 @@ enum Role {
     Verifier(u8),
 }
 
+impl Role {
+    /// The round a result for this role is computed for (0 as provider).
+    fn round(self) -> u8 {
+        match self {
+            Role::Provider => 0,
+            Role::Verifier(r) => r,
+        }
+    }
+}
+
 type Running = tokio::task::JoinHandle<Result<Computed, WorkerError>>;
 
 /// Why a job's inputs are being fetched and checked.
@@ -793,7 +803,7 @@ impl Worker {
                 // The take check ran the job (its trial): commit to that result, which accepts
                 // the hire in the same transaction (one block and one call's fee less than
                 // accepting first).
-                match self.held(id, 0) {
+                match self.held(id, Role::Provider) {
                     Some(c) => {
                         market.commit(id, c.provider_commitment(id, self.me)).await?;
                         Ok(Some("accepted and committed"))
@@ -1101,19 +1111,15 @@ impl Worker {
 
     // ------------------------------------------------------------ computing
 
-    /// The result the worker holds for job `id` in verifier round `round` (0: as provider).
-    fn held(&self, id: u64, round: u8) -> Option<Computed> {
-        self.state.lock().unwrap().computed.get(&id).filter(|c| c.round == round).cloned()
+    /// The result the worker holds for job `id` in `role`.
+    fn held(&self, id: u64, role: Role) -> Option<Computed> {
+        self.state.lock().unwrap().computed.get(&id).filter(|c| c.round == role.round()).cloned()
     }
 
     /// The job's result for `role`: persisted, finished in the background, or started now
     /// (`None` until it is done).
     async fn result(self: &Arc<Self>, id: u64, core: &JobCore, role: Role) -> Result<Option<Computed>, WorkerError> {
-        let round = match role {
-            Role::Provider => 0,
-            Role::Verifier(r) => r,
-        };
-        if let Some(c) = self.held(id, round) {
+        if let Some(c) = self.held(id, role) {
             return Ok(Some(c));
         }
         let finished = {
@@ -1150,7 +1156,7 @@ impl Worker {
     /// The computation's: a kernel over its limits, crashed or failed is the job's fault
     /// (refused), an unhealthy GPU is not.
     async fn trial(self: &Arc<Self>, id: u64, core: &JobCore, lane: Lane) -> Result<(), WorkerError> {
-        if self.held(id, 0).is_some() {
+        if self.held(id, Role::Provider).is_some() {
             return Ok(());
         }
         let c = self.clone().compute(id, core, Role::Provider, lane).await?;
@@ -1294,10 +1300,7 @@ impl Worker {
     /// slot.
     async fn compute(self: Arc<Self>, id: u64, core: &JobCore, role: Role, lane: Lane) -> Result<Computed, WorkerError> {
         let salt = hash::derive_salt::<Sha>(&self.cfg.salt_secret, id);
-        let round = match role {
-            Role::Provider => 0,
-            Role::Verifier(r) => r,
-        };
+        let round = role.round();
         if role == Role::Provider && self.cfg.cheat {
             let roots: Vec<Hash32> = (0..core.tasks).map(|i| blob::sha256(&[b"never computed".as_slice(), &id.to_le_bytes(), &i.to_le_bytes()].concat())).collect();
             let batch_root = blob::batch_root(&roots);
